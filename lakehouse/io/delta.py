@@ -1,0 +1,550 @@
+"""Delta table I/O with one interface and two implementations.
+
+* ``DeltaSparkIO`` - delta-spark, used wherever the Delta JVM classes are on Spark's classpath
+  (AWS Glue with ``--datalake-formats delta``, any Spark with the Delta jars).
+* ``DeltaRsIO`` - delta-rs (``deltalake``), used where they are not (a laptop, CI): Spark still does
+  the compute and writes the Parquet files in parallel; delta-rs commits them to the log, merges
+  from a streamed Arrow scan, and lists a snapshot's files for Spark to read. Nothing is collected to
+  the driver.
+
+Both write the same protocol (reader 1, writer 2: no deletion vectors, no column mapping), so a
+table written by one is read by the other, by Athena and by DuckDB. ``delta_io`` picks one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, Literal
+
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from lakehouse.errors import LakehouseError, TableNotFoundError
+from lakehouse.io.lake import Lake, TableId
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import StructType
+
+log = logging.getLogger(__name__)
+
+WriteMode = Literal["append", "overwrite"]
+SOURCE, TARGET = "s", "t"  # aliases used by merge conditions: s.<col>, t.<col>
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    """What one write committed; ``version`` is None when there was nothing to commit."""
+
+    table: TableId
+    version: int | None
+    rows: int
+    files: int
+
+
+@dataclass(frozen=True)
+class MergeSpec:
+    """An upsert on keys. Conditions are SQL over ``s.`` (source) and ``t.`` (target) columns."""
+
+    keys: tuple[str, ...]
+    update_when: str | None = None
+    update_set: Mapping[str, str] | None = None
+    insert_when: str | None = None
+
+    @property
+    def on(self) -> str:
+        return " AND ".join(f"{TARGET}.{k} = {SOURCE}.{k}" for k in self.keys)
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    table: TableId
+    version: int | None
+    source_rows: int
+    inserted: int
+    updated: int
+
+    @property
+    def unchanged(self) -> int:
+        return self.source_rows - self.inserted - self.updated
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    version: int
+    timestamp: datetime
+    operation: str
+    run_id: str | None
+    step: str | None
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+class SchemaMismatchError(LakehouseError):
+    """A write's columns or types differ from the table's."""
+
+
+def commit_metadata(run_id: str | None, step: str | None) -> dict[str, str]:
+    meta = {"lakehouse.run_id": run_id, "lakehouse.step": step}
+    return {k: v for k, v in meta.items() if v}
+
+
+def nullable(schema: StructType) -> StructType:
+    """Tables are created with nullable columns: Spark writes every Parquet column as optional."""
+    from pyspark.sql.types import StructField, StructType
+
+    return StructType([StructField(f.name, f.dataType, True, f.metadata) for f in schema.fields])
+
+
+def _schema_difference(expected: StructType, actual: StructType) -> str | None:
+    want = {f.name: f.dataType.simpleString() for f in expected.fields}
+    got = {f.name: f.dataType.simpleString() for f in actual.fields}
+    if want == got:
+        return None
+    missing = sorted(set(want) - set(got))
+    extra = sorted(set(got) - set(want))
+    changed = sorted(k for k in set(want) & set(got) if want[k] != got[k])
+    parts = []
+    if missing:
+        parts.append(f"missing {missing}")
+    if extra:
+        parts.append(f"unexpected {extra}")
+    if changed:
+        parts.append("type changed " + ", ".join(f"{k}: {want[k]} -> {got[k]}" for k in changed))
+    return "; ".join(parts)
+
+
+class DeltaIO(ABC):
+    """Every table read and write goes through here; only this layer knows paths and formats."""
+
+    implementation: str
+
+    def __init__(self, spark: SparkSession, lake: Lake) -> None:
+        self.spark = spark
+        self.lake = lake
+
+    def uri(self, table: TableId) -> str:
+        return self.lake.uri(table)
+
+    @abstractmethod
+    def exists(self, table: TableId) -> bool: ...
+
+    @abstractmethod
+    def version(self, table: TableId) -> int | None:
+        """Current version, or None when the table does not exist."""
+
+    @abstractmethod
+    def schema(self, table: TableId) -> StructType: ...
+
+    @abstractmethod
+    def read(self, table: TableId, version: int | None = None,
+             as_of: datetime | str | None = None) -> DataFrame:
+        """The table's current snapshot, or the one at ``version`` / timestamp ``as_of``."""
+
+    @abstractmethod
+    def write(self, df: DataFrame, table: TableId, mode: WriteMode = "append", *,
+              run_id: str | None = None, step: str | None = None) -> CommitResult:
+        """Append or overwrite; creates the table on first write."""
+
+    @abstractmethod
+    def merge(self, df: DataFrame, table: TableId, spec: MergeSpec, *,
+              run_id: str | None = None, step: str | None = None) -> MergeResult:
+        """Upsert ``df`` on ``spec.keys``; creates the table from ``df`` if it does not exist."""
+
+    @abstractmethod
+    def history(self, table: TableId, limit: int | None = None) -> list[HistoryEntry]: ...
+
+    def read_or_empty(self, table: TableId, schema: StructType) -> DataFrame:
+        if self.exists(table):
+            return self.read(table)
+        return self.spark.createDataFrame([], schema)
+
+    def _require(self, table: TableId) -> None:
+        if not self.exists(table):
+            raise TableNotFoundError(f"table {table} does not exist in {self.lake.root}")
+
+    def _check_schema(self, table: TableId, df: DataFrame) -> None:
+        difference = _schema_difference(self.schema(table), df.schema)
+        if difference:
+            raise SchemaMismatchError(f"cannot write to {table}: {difference}")
+
+
+# --------------------------------------------------------------------------------------------
+# delta-rs: Spark writes Parquet, delta-rs commits it
+
+
+def _as_datetime(as_of: datetime | str) -> datetime:
+    if isinstance(as_of, datetime):
+        return as_of if as_of.tzinfo else as_of.replace(tzinfo=timezone.utc)
+    try:
+        parsed = datetime.fromisoformat(as_of.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise LakehouseError(f"not a timestamp: {as_of!r} (use ISO 8601, e.g. "
+                             "2024-03-01T12:00:00Z)") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+_STATS_TYPES = ("int", "bigint", "smallint", "tinyint", "date", "timestamp", "string")
+_MAX_STRING_STAT = 32
+
+
+def _stat_value(value: Any, type_name: str, is_max: bool) -> Any:
+    """A Parquet statistic in Delta's JSON encoding, or None when it cannot be exact."""
+    if value is None:
+        return None
+    if type_name == "date" and isinstance(value, date):
+        return value.isoformat()
+    if type_name == "timestamp" and isinstance(value, datetime):
+        # Delta keeps milliseconds: round the bounds outwards so pruning never drops a row.
+        value = value.astimezone(timezone.utc)
+        floor = value.replace(microsecond=value.microsecond // 1000 * 1000)
+        if is_max and floor != value:
+            floor += timedelta(milliseconds=1)
+        return floor.strftime("%Y-%m-%dT%H:%M:%S.") + f"{floor.microsecond // 1000:03d}Z"
+    if type_name == "string":
+        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+        return text if len(text) <= _MAX_STRING_STAT else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return None
+
+
+def file_stats(metadata: pq.FileMetaData, schema: StructType) -> str:
+    """Delta ``stats`` JSON for one Parquet file, from its footer: row count, null counts, bounds.
+
+    Bounds are written only where they are exact (integers, dates, millisecond-rounded timestamps,
+    short strings); other columns get row and null counts only, which is always safe.
+    """
+    types = {f.name: f.dataType.simpleString() for f in schema.fields}
+    columns: dict[str, int] = {}
+    for i in range(metadata.num_columns):
+        path = metadata.schema.column(i).path
+        if "." not in path and path in types:
+            columns[path] = i
+    nulls: dict[str, int] = {}
+    mins: dict[str, Any] = {}
+    maxs: dict[str, Any] = {}
+    for name, index in columns.items():
+        null_count = 0
+        low: Any = None
+        high: Any = None
+        exact = types[name] in _STATS_TYPES
+        for rg in range(metadata.num_row_groups):
+            stats = metadata.row_group(rg).column(index).statistics
+            if stats is None or not stats.has_null_count:
+                null_count = -1
+                exact = False
+                break
+            null_count += stats.null_count
+            if exact and metadata.row_group(rg).num_rows > stats.null_count:
+                if not stats.has_min_max:
+                    exact = False
+                    continue
+                low = stats.min if low is None else min(low, stats.min)
+                high = stats.max if high is None else max(high, stats.max)
+        if null_count >= 0:
+            nulls[name] = null_count
+        if exact and low is not None:
+            lo, hi = _stat_value(low, types[name], False), _stat_value(high, types[name], True)
+            if lo is not None and hi is not None:
+                mins[name], maxs[name] = lo, hi
+    return json.dumps({"numRecords": metadata.num_rows, "minValues": mins, "maxValues": maxs,
+                       "nullCount": nulls}, separators=(",", ":"))
+
+
+class DeltaRsIO(DeltaIO):
+    implementation = "delta-rs"
+
+    def _table(self, table: TableId, version: int | None = None) -> Any:
+        from deltalake import DeltaTable
+
+        try:
+            return DeltaTable(self.uri(table), version=version)
+        except Exception as exc:  # deltalake raises TableNotFoundError or a generic error
+            if not self.exists(table):
+                raise TableNotFoundError(f"table {table} does not exist in "
+                                         f"{self.lake.root}") from None
+            raise LakehouseError(f"cannot open {table} at version {version}: {exc}") from None
+
+    def exists(self, table: TableId) -> bool:
+        from deltalake import DeltaTable
+
+        return bool(DeltaTable.is_deltatable(self.uri(table)))
+
+    def version(self, table: TableId) -> int | None:
+        return self._table(table).version() if self.exists(table) else None
+
+    def schema(self, table: TableId) -> StructType:
+        from pyspark.sql.types import StructType
+
+        return StructType.fromJson(json.loads(self._table(table).schema().to_json()))
+
+    def read(self, table: TableId, version: int | None = None,
+             as_of: datetime | str | None = None) -> DataFrame:
+        self._require(table)
+        dt = self._table(table, version)
+        if as_of is not None:
+            moment = _as_datetime(as_of)
+            try:
+                dt.load_as_version(moment)
+            except Exception:
+                raise LakehouseError(f"{table} has no version at or before "
+                                     f"{moment.isoformat()}") from None
+        from pyspark.sql.types import StructType
+
+        schema = StructType.fromJson(json.loads(dt.schema().to_json()))
+        uris = [self.lake.spark_uri(u) for u in dt.file_uris()]
+        if not uris:
+            return self.spark.createDataFrame([], schema)
+        return self.spark.read.schema(schema).parquet(*uris)
+
+    def _written_files(self, folder: str) -> list[pafs.FileInfo]:
+        fs, _ = self.lake.filesystem()
+        selector = pafs.FileSelector(self.lake.fs_path(folder), recursive=True,
+                                     allow_not_found=True)
+        return sorted((i for i in fs.get_file_info(selector)
+                       if i.type == pafs.FileType.File and i.base_name.endswith(".parquet")
+                       and not i.base_name.startswith((".", "_"))), key=lambda i: i.path)
+
+    def _add_actions(self, table: TableId, folder: str, schema: StructType) -> tuple[list[Any], int]:
+        from deltalake.transaction import AddAction
+
+        fs, _ = self.lake.filesystem()
+        root = self.lake.fs_path(self.uri(table)).rstrip("/") + "/"
+        actions = []
+        rows = 0
+        for info in self._written_files(folder):
+            with fs.open_input_file(info.path) as handle:
+                metadata = pq.read_metadata(handle)
+            if metadata.num_rows == 0:
+                fs.delete_file(info.path)  # Spark writes a header-only file for an empty frame
+                continue
+            rows += metadata.num_rows
+            mtime = int((info.mtime.timestamp() if info.mtime else time.time()) * 1000)
+            actions.append(AddAction(info.path.removeprefix(root), info.size, {}, mtime, True,
+                                     file_stats(metadata, schema)))
+        return actions, rows
+
+    def write(self, df: DataFrame, table: TableId, mode: WriteMode = "append", *,
+              run_id: str | None = None, step: str | None = None) -> CommitResult:
+        from deltalake import CommitProperties, Schema
+        from deltalake.transaction import create_table_with_add_actions
+
+        exists = self.exists(table)
+        if exists:
+            self._check_schema(table, df)
+            schema = self.schema(table)
+        else:
+            schema = nullable(df.schema)
+        uri = self.uri(table)
+        # A fresh folder inside the table per write: its files are exactly this commit's files.
+        folder = f"{uri}/{time.strftime('%Y%m%dT%H%M%S')}-{_short_id()}"
+        df.select(*schema.fieldNames()).write.mode("errorifexists").parquet(
+            self.lake.spark_uri(folder))
+        actions, rows = self._add_actions(table, folder, schema)
+        properties = CommitProperties(custom_metadata=commit_metadata(run_id, step))
+        if not exists:
+            create_table_with_add_actions(uri, Schema.from_json(schema.json()), actions,
+                                          mode="error", commit_properties=properties)
+        elif actions or mode == "overwrite":
+            self._table(table).create_write_transaction(
+                actions, mode=mode, schema=Schema.from_json(schema.json()),
+                commit_properties=properties)
+        else:
+            return CommitResult(table, None, 0, 0)
+        return CommitResult(table, self._table(table).version(), rows, len(actions))
+
+    def merge(self, df: DataFrame, table: TableId, spec: MergeSpec, *,
+              run_id: str | None = None, step: str | None = None) -> MergeResult:
+        import pyarrow.dataset as pads
+        from deltalake import CommitProperties
+
+        if not self.exists(table):
+            result = self.write(df, table, "append", run_id=run_id, step=step)
+            return MergeResult(table, result.version, result.rows, result.rows, 0)
+        self._check_schema(table, df)
+        schema = self.schema(table)
+        staging = self.lake.staging_uri(run_id or "adhoc", f"merge-{table.layer}-{table.name}")
+        df.select(*schema.fieldNames()).write.mode("overwrite").parquet(
+            self.lake.spark_uri(staging))
+        try:
+            files = [i.path for i in self._written_files(staging)]
+            fs, _ = self.lake.filesystem()
+            source = pads.dataset(files, format="parquet", filesystem=fs)
+            source_rows = source.count_rows()
+            if source_rows == 0:
+                return MergeResult(table, None, 0, 0, 0)
+            dt = self._table(table)
+            merger = dt.merge(source.scanner().to_reader(), spec.on, source_alias=SOURCE,
+                              target_alias=TARGET, error_on_type_mismatch=False,
+                              commit_properties=CommitProperties(
+                                  custom_metadata=commit_metadata(run_id, step)))
+            if spec.update_set is not None:
+                merger = merger.when_matched_update(dict(spec.update_set),
+                                                    predicate=spec.update_when)
+            elif spec.update_when is not None:
+                merger = merger.when_matched_update_all(predicate=spec.update_when)
+            merger = merger.when_not_matched_insert_all(predicate=spec.insert_when)
+            metrics = merger.execute()
+        finally:
+            self.lake.remove(staging)
+        inserted = int(metrics.get("num_target_rows_inserted", 0))
+        updated = int(metrics.get("num_target_rows_updated", 0))
+        version = self._table(table).version() if inserted or updated else None
+        return MergeResult(table, version, source_rows, inserted, updated)
+
+    def history(self, table: TableId, limit: int | None = None) -> list[HistoryEntry]:
+        self._require(table)
+        entries = []
+        for item in self._table(table).history(limit):
+            entries.append(HistoryEntry(
+                version=int(item["version"]),
+                timestamp=datetime.fromtimestamp(item["timestamp"] / 1000, tz=timezone.utc),
+                operation=str(item.get("operation", "")),
+                run_id=item.get("lakehouse.run_id"),
+                step=item.get("lakehouse.step"),
+                metrics=dict(item.get("operationMetrics") or {}),
+            ))
+        return entries
+
+
+def _short_id() -> str:
+    import uuid
+
+    return uuid.uuid4().hex[:12]
+
+
+# --------------------------------------------------------------------------------------------
+# delta-spark: the Delta JVM classes do everything
+
+
+class DeltaSparkIO(DeltaIO):
+    implementation = "delta-spark"
+
+    def _path(self, table: TableId) -> str:
+        return self.lake.spark_uri(self.uri(table))
+
+    def _delta_table(self, table: TableId) -> Any:
+        from delta.tables import DeltaTable
+
+        return DeltaTable.forPath(self.spark, self._path(table))
+
+    def exists(self, table: TableId) -> bool:
+        from delta.tables import DeltaTable
+
+        return bool(DeltaTable.isDeltaTable(self.spark, self._path(table)))
+
+    def version(self, table: TableId) -> int | None:
+        if not self.exists(table):
+            return None
+        return int(self._delta_table(table).history(1).select("version").first()[0])
+
+    def schema(self, table: TableId) -> StructType:
+        self._require(table)
+        return self._delta_table(table).toDF().schema
+
+    def read(self, table: TableId, version: int | None = None,
+             as_of: datetime | str | None = None) -> DataFrame:
+        self._require(table)
+        reader = self.spark.read.format("delta")
+        if version is not None:
+            reader = reader.option("versionAsOf", version)
+        elif as_of is not None:
+            reader = reader.option("timestampAsOf",
+                                   _as_datetime(as_of).strftime("%Y-%m-%d %H:%M:%S.%f"))
+        return reader.load(self._path(table))
+
+    def _user_metadata(self, run_id: str | None, step: str | None) -> str:
+        return json.dumps(commit_metadata(run_id, step), separators=(",", ":"))
+
+    def write(self, df: DataFrame, table: TableId, mode: WriteMode = "append", *,
+              run_id: str | None = None, step: str | None = None) -> CommitResult:
+        exists = self.exists(table)
+        if exists:
+            self._check_schema(table, df)
+            df = df.select(*self.schema(table).fieldNames())
+        before = self.version(table)
+        (df.write.format("delta").mode(mode)
+           .option("userMetadata", self._user_metadata(run_id, step))
+           .save(self._path(table)))
+        after = self.version(table)
+        if after == before:
+            return CommitResult(table, None, 0, 0)
+        metrics = self._delta_table(table).history(1).select("operationMetrics").first()[0] or {}
+        return CommitResult(table, after, int(metrics.get("numOutputRows", 0)),
+                            int(metrics.get("numFiles", 0)))
+
+    def merge(self, df: DataFrame, table: TableId, spec: MergeSpec, *,
+              run_id: str | None = None, step: str | None = None) -> MergeResult:
+        if not self.exists(table):
+            result = self.write(df, table, "append", run_id=run_id, step=step)
+            return MergeResult(table, result.version, result.rows, result.rows, 0)
+        self._check_schema(table, df)
+        before = self.version(table)
+        self.spark.conf.set("spark.databricks.delta.commitInfo.userMetadata",
+                            self._user_metadata(run_id, step))
+        try:
+            builder = self._delta_table(table).alias(TARGET).merge(df.alias(SOURCE), spec.on)
+            if spec.update_set is not None:
+                builder = builder.whenMatchedUpdate(condition=spec.update_when,
+                                                    set=dict(spec.update_set))
+            elif spec.update_when is not None:
+                builder = builder.whenMatchedUpdateAll(condition=spec.update_when)
+            builder.whenNotMatchedInsertAll(condition=spec.insert_when).execute()
+        finally:
+            self.spark.conf.unset("spark.databricks.delta.commitInfo.userMetadata")
+        after = self.version(table)
+        if after == before:
+            return MergeResult(table, None, df.count(), 0, 0)
+        metrics = self._delta_table(table).history(1).select("operationMetrics").first()[0] or {}
+        return MergeResult(table, after, int(metrics.get("numSourceRows", 0)),
+                           int(metrics.get("numTargetRowsInserted", 0)),
+                           int(metrics.get("numTargetRowsUpdated", 0)))
+
+    def history(self, table: TableId, limit: int | None = None) -> list[HistoryEntry]:
+        self._require(table)
+        frame = self._delta_table(table).history(limit) if limit else \
+            self._delta_table(table).history()
+        entries = []
+        for row in frame.select("version", "timestamp", "operation", "userMetadata",
+                                "operationMetrics").collect():
+            meta = json.loads(row["userMetadata"]) if row["userMetadata"] else {}
+            entries.append(HistoryEntry(
+                version=int(row["version"]),
+                timestamp=row["timestamp"].replace(tzinfo=timezone.utc),
+                operation=row["operation"],
+                run_id=meta.get("lakehouse.run_id"),
+                step=meta.get("lakehouse.step"),
+                metrics=dict(row["operationMetrics"] or {}),
+            ))
+        return entries
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def delta_jars_present(spark: SparkSession) -> bool:
+    """True when Spark can load the Delta Lake JVM classes (Glue, or Spark with the Delta jars)."""
+    try:
+        jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
+        loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
+        jvm.java.lang.Class.forName("io.delta.tables.DeltaTable", False, loader)
+    except Exception:
+        return False
+    return True
+
+
+def delta_io(spark: SparkSession, lake: Lake, prefer: str | None = None) -> DeltaIO:
+    """delta-spark when its JVM classes are present, else delta-rs (``prefer`` forces one)."""
+    choice = prefer or ("delta-spark" if delta_jars_present(spark) else "delta-rs")
+    if choice == "delta-spark":
+        return DeltaSparkIO(spark, lake)
+    if choice == "delta-rs":
+        return DeltaRsIO(spark, lake)
+    raise LakehouseError(f"unknown Delta implementation {choice!r} (delta-spark or delta-rs)")
+

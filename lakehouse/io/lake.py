@@ -1,0 +1,101 @@
+"""Where tables live: ``<lake>/<layer>/<name>`` for a table ``<layer>.<name>``."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow.fs as pafs
+
+from lakehouse.errors import LakehouseError
+
+LAYERS = ("bronze", "silver", "gold", "ops")
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True, order=True)
+class TableId:
+    """A table's name: ``<layer>.<entity>``, e.g. ``silver.transactions``."""
+
+    layer: str
+    name: str
+
+    def __post_init__(self) -> None:
+        if self.layer not in LAYERS or not _NAME.match(self.name):
+            raise LakehouseError(f"not a table name: {self.layer}.{self.name} "
+                                 f"(expected <{'|'.join(LAYERS)}>.<lower_snake_name>)")
+
+    @classmethod
+    def parse(cls, text: str) -> TableId:
+        layer, sep, name = text.strip().partition(".")
+        if not sep:
+            raise LakehouseError(f"not a table name: {text!r} (expected e.g. silver.transactions)")
+        return cls(layer, name)
+
+    def __str__(self) -> str:
+        return f"{self.layer}.{self.name}"
+
+
+def _is_remote(uri: str) -> bool:
+    return "://" in uri and not uri.startswith("file://")
+
+
+@dataclass(frozen=True)
+class Lake:
+    """The lake root (a local folder or an ``s3://`` prefix) and the layout below it."""
+
+    root: str
+
+    @classmethod
+    def at(cls, root: str | Path) -> Lake:
+        text = str(root)
+        if not _is_remote(text):
+            text = str(Path(text.removeprefix("file://")).expanduser().resolve())
+        return cls(text.rstrip("/"))
+
+    @property
+    def is_local(self) -> bool:
+        return not _is_remote(self.root)
+
+    def uri(self, table: TableId) -> str:
+        return f"{self.root}/{table.layer}/{table.name}"
+
+    def spark_uri(self, uri: str) -> str:
+        """Spark outside EMR/Glue speaks ``s3a://``; everything else keeps the URI as it is."""
+        return "s3a://" + uri[5:] if uri.startswith("s3://") else uri
+
+    def staging_uri(self, run_id: str, label: str) -> str:
+        """A private scratch folder for one run (never inside a table)."""
+        return f"{self.root}/_staging/{run_id}/{label}-{uuid.uuid4().hex[:8]}"
+
+    def filesystem(self) -> tuple[pafs.FileSystem, str]:
+        fs, path = pafs.FileSystem.from_uri(self.root if not self.is_local else
+                                            Path(self.root).as_uri())
+        return fs, path
+
+    def fs_path(self, uri: str) -> str:
+        """The filesystem-relative path of a URI inside this lake."""
+        if self.is_local:
+            return uri
+        return uri.split("://", 1)[1]
+
+    def list_tables(self) -> list[TableId]:
+        fs, base = self.filesystem()
+        found: list[TableId] = []
+        for layer in LAYERS:
+            selector = pafs.FileSelector(f"{base}/{layer}", allow_not_found=True)
+            for info in fs.get_file_info(selector):
+                if info.type != pafs.FileType.Directory:
+                    continue
+                log_dir = fs.get_file_info(f"{info.path}/_delta_log")
+                if log_dir.type == pafs.FileType.Directory and _NAME.match(info.base_name):
+                    found.append(TableId(layer, info.base_name))
+        return sorted(found)
+
+    def remove(self, uri: str) -> None:
+        fs, _ = self.filesystem()
+        path = self.fs_path(uri)
+        if fs.get_file_info(path).type != pafs.FileType.NotFound:
+            fs.delete_dir(path)

@@ -1,0 +1,1 @@
+"""Card-data protection: Luhn checks, keyed tokens, masking and the card-number scan."""

@@ -1,0 +1,104 @@
+"""The one Spark session factory: local mode on a laptop or CI, the GlueContext's session on Glue."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+from lakehouse.config import SparkSettings
+from lakehouse.runtime.java import resolve_java_home
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+log = logging.getLogger(__name__)
+
+# Settings every session needs, on Glue as locally: UTC everywhere, Delta-compatible Parquet,
+# lenient (non-throwing) date parsing so bad values become quarantine rows, not failed jobs.
+COMMON_CONF = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    "spark.sql.legacy.timeParserPolicy": "CORRECTED",
+    "spark.sql.ansi.enabled": "false",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
+    "spark.hadoop.parquet.enable.summary-metadata": "false",
+    "spark.sql.sources.partitionOverwriteMode": "static",
+}
+
+LOCAL_CONF = {
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.driver.host": "127.0.0.1",
+    "spark.driver.bindAddress": "127.0.0.1",
+    "spark.sql.adaptive.enabled": "true",
+    "spark.sql.adaptive.coalescePartitions.enabled": "true",
+    "spark.sql.files.maxPartitionBytes": str(64 * 1024 * 1024),
+    "spark.driver.extraJavaOptions": "-Dderby.system.home=/tmp -XX:+UseG1GC",
+    "spark.sql.warehouse.dir": os.path.join(os.getcwd(), "spark-warehouse"),
+    "spark.sql.catalogImplementation": "in-memory",
+}
+
+
+def running_on_glue() -> bool:
+    """True inside an AWS Glue job (the awsglue package is importable there only)."""
+    try:
+        import awsglue  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _glue_session() -> SparkSession:
+    from awsglue.context import GlueContext
+    from pyspark.context import SparkContext
+
+    glue_context = GlueContext(SparkContext.getOrCreate())
+    spark = glue_context.spark_session
+    for key, value in COMMON_CONF.items():
+        if not key.startswith("spark.hadoop."):
+            spark.conf.set(key, value)
+    return spark
+
+
+def _local_session(settings: SparkSettings, app_name: str) -> SparkSession:
+    os.environ["JAVA_HOME"] = str(resolve_java_home())
+    # Workers must run the same interpreter (and so the same packages) as the driver.
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
+    from pyspark.sql import SparkSession
+
+    conf: dict[str, Any] = {**COMMON_CONF, **LOCAL_CONF,
+                            "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
+                            "spark.default.parallelism": str(settings.shuffle_partitions),
+                            "spark.driver.memory": settings.driver_memory,
+                            **settings.extra}
+    builder = SparkSession.builder.master(settings.master or "local[2]").appName(app_name)
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    log.info("starting local Spark (%s, Java at %s)", settings.master, os.environ["JAVA_HOME"])
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def get_spark(settings: SparkSettings | None = None, app_name: str = "lakehouse") -> SparkSession:
+    """The active session if there is one, else Glue's on Glue, else a new local one."""
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    if running_on_glue():
+        return _glue_session()
+    return _local_session(settings or SparkSettings(), app_name)
+
+
+def stop_spark() -> None:
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        active.stop()

@@ -1,0 +1,36 @@
+"""One local Spark session for the whole test run (local[2], few shuffle partitions)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("LAKEHOUSE_TOKEN_KEY", "test-only-tokenization-key")
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator:
+    from lakehouse.config import SparkSettings
+    from lakehouse.runtime.spark import get_spark
+
+    session = get_spark(SparkSettings(master="local[2]", shuffle_partitions=2,
+                                      driver_memory="2g"), app_name="lakehouse-tests")
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def lake(tmp_path: Path):
+    from lakehouse.io.lake import Lake
+
+    return Lake.at(tmp_path / "lake")
+
+
+@pytest.fixture
+def delta(spark, lake):
+    from lakehouse.io.delta import delta_io
+
+    return delta_io(spark, lake)
