@@ -23,6 +23,11 @@ DEFAULT_CONF_DIR = PROJECT_ROOT / "conf"
 
 PiiClass = Literal["none", "pan", "name", "address", "contact", "birth_date", "identifier",
                    "sensitive_auth"]
+PII_ORDER = ("none", "birth_date", "identifier", "contact", "address", "name", "pan",
+             "sensitive_auth")
+SILVER_PII = ("none", "pan", "birth_date", "identifier")  # what Silver may derive fields from
+RESERVED_COLUMNS = frozenset({"corrupt_record", "source_file", "ingest_run_id", "ingested_at",
+                              "row_hash", "raw_hash", "reasons"})
 _TYPE_PATTERN = re.compile(r"^(string|int|long|double|boolean|date|timestamp|decimal\(\d+,\s*\d+\))$")
 
 
@@ -43,7 +48,6 @@ class FieldSpec(_Frozen):
     source: list[str] = Field(alias="from")
     type: str = "string"
     formats: tuple[str, ...] = ()
-    pii: PiiClass = "none"
     required: bool = True
     min: float | None = None
     max: float | None = None
@@ -127,12 +131,24 @@ class SourceConfig(_Frozen):
         unknown_keys = [k for k in self.natural_key if k not in self.fields]
         if unknown_keys:
             raise ValueError(f"natural_key names unknown fields {unknown_keys}")
-        forbidden = [c.name for c in self.layout if c.pii == "sensitive_auth"]
-        used = [n for n, s in self.fields.items() if set(s.source) & set(forbidden)]
-        if used:
-            raise ValueError(f"fields {used} read sensitive authentication data, which is never "
-                             "stored")
+        reserved = sorted(raw & RESERVED_COLUMNS)
+        if reserved:
+            raise ValueError(f"layout uses reserved column names {reserved}")
+        for name in self.fields:
+            pii = self.field_pii(name)
+            if pii not in SILVER_PII:
+                raise ValueError(f"field {name!r} reads {pii} data, which Silver never keeps "
+                                 "(leave it in the layout only: Bronze keeps it)")
+            if pii in ("pan", "identifier") and self.fields[name].type != "string":
+                raise ValueError(f"field {name!r} holds {pii} data and must have type string")
+            if pii == "birth_date" and self.fields[name].type != "date":
+                raise ValueError(f"field {name!r} holds a birth date and must have type date")
         return self
+
+    def field_pii(self, field: str) -> str:
+        """The most sensitive PII class among the raw columns a field reads."""
+        classes = [self.pii_of_raw[c] for c in self.fields[field].source]
+        return max(classes, key=PII_ORDER.index)
 
     @property
     def landing_folder(self) -> str:

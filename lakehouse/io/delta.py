@@ -19,7 +19,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow.fs as pafs
@@ -180,13 +180,13 @@ class DeltaIO(ABC):
 
 def _as_datetime(as_of: datetime | str) -> datetime:
     if isinstance(as_of, datetime):
-        return as_of if as_of.tzinfo else as_of.replace(tzinfo=timezone.utc)
+        return as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
     try:
         parsed = datetime.fromisoformat(as_of.strip().replace("Z", "+00:00"))
     except ValueError:
         raise LakehouseError(f"not a timestamp: {as_of!r} (use ISO 8601, e.g. "
                              "2024-03-01T12:00:00Z)") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 _STATS_TYPES = ("int", "bigint", "smallint", "tinyint", "date", "timestamp", "string")
@@ -201,7 +201,7 @@ def _stat_value(value: Any, type_name: str, is_max: bool) -> Any:
         return value.isoformat()
     if type_name == "timestamp" and isinstance(value, datetime):
         # Delta keeps milliseconds: round the bounds outwards so pruning never drops a row.
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
         floor = value.replace(microsecond=value.microsecond // 1000 * 1000)
         if is_max and floor != value:
             floor += timedelta(milliseconds=1)
@@ -404,7 +404,7 @@ class DeltaRsIO(DeltaIO):
         for item in self._table(table).history(limit):
             entries.append(HistoryEntry(
                 version=int(item["version"]),
-                timestamp=datetime.fromtimestamp(item["timestamp"] / 1000, tz=timezone.utc),
+                timestamp=datetime.fromtimestamp(item["timestamp"] / 1000, tz=UTC),
                 operation=str(item.get("operation", "")),
                 run_id=item.get("lakehouse.run_id"),
                 step=item.get("lakehouse.step"),
@@ -516,7 +516,7 @@ class DeltaSparkIO(DeltaIO):
             meta = json.loads(row["userMetadata"]) if row["userMetadata"] else {}
             entries.append(HistoryEntry(
                 version=int(row["version"]),
-                timestamp=row["timestamp"].replace(tzinfo=timezone.utc),
+                timestamp=row["timestamp"].replace(tzinfo=UTC),
                 operation=row["operation"],
                 run_id=meta.get("lakehouse.run_id"),
                 step=meta.get("lakehouse.step"),

@@ -1,0 +1,1 @@
+"""Bronze: rows as received (text), plus lineage."""

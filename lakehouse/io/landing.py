@@ -1,0 +1,259 @@
+"""Landing files: discovery, fingerprints, per-file checks, and reading them into Spark as text.
+
+Layout: ``<landing>/<source>/**`` (any nesting, any names, ``.gz`` allowed). Files whose name starts
+with ``.`` or ``_`` are ignored (temporary uploads, markers).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import logging
+import zlib
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow.fs as pafs
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from lakehouse.config import SourceConfig
+from lakehouse.errors import LandingError
+
+log = logging.getLogger(__name__)
+
+CORRUPT = "corrupt_record"
+SOURCE_FILE = "source_file"
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    """One landing file and its fingerprint."""
+
+    source: str
+    uri: str            # what Spark and pyarrow open
+    relative: str       # path below the landing root, e.g. transactions/2024/01/x.csv
+    size: int
+    modified: datetime
+    content_hash: str | None   # sha256 of the bytes as landed; None when unreadable
+    problem: str | None = None  # why the file cannot be loaded (then it yields no rows)
+
+    @property
+    def compressed(self) -> bool:
+        return self.relative.endswith(".gz")
+
+
+def bronze_column(raw_name: str) -> str:
+    """Bronze column for a raw column; nested JSON paths ``a.b`` become ``a__b``."""
+    return raw_name.replace(".", "__")
+
+
+def _filesystem(root: str) -> tuple[pafs.FileSystem, str]:
+    if "://" in root and not root.startswith("file://"):
+        return pafs.FileSystem.from_uri(root)
+    path = Path(root.removeprefix("file://")).expanduser().resolve()
+    return pafs.LocalFileSystem(), str(path)
+
+
+def _fingerprint(fs: pafs.FileSystem, path: str, compressed: bool) -> tuple[str | None, str | None]:
+    """(sha256, problem): reads the whole file once; also proves a .gz decompresses to the end."""
+    digest = hashlib.sha256()
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS) if compressed else None
+    try:
+        with fs.open_input_stream(path, compression=None) as stream:
+            while chunk := stream.read(_CHUNK):
+                digest.update(chunk)
+                if inflater is not None:
+                    inflater.decompress(chunk, 0)
+                    # a .gz of several members: keep inflating the next member
+                    while inflater.eof and inflater.unused_data:
+                        rest = inflater.unused_data
+                        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                        inflater.decompress(rest, 0)
+    except OSError as exc:
+        return None, f"unreadable: {exc.__class__.__name__}: {str(exc).splitlines()[0][:200]}"
+    except zlib.error as exc:
+        return digest.hexdigest(), f"corrupt gzip: {exc}"
+    if inflater is not None and not inflater.eof:
+        return digest.hexdigest(), "corrupt gzip: truncated stream"
+    return digest.hexdigest(), None
+
+
+def discover(landing_root: str, source: SourceConfig,
+             progress: Callable[[str], None] | None = None) -> list[LandingFile]:
+    """Every landing file of a source, fingerprinted, in path order."""
+    fs, base = _filesystem(landing_root)
+    if fs.get_file_info(base).type != pafs.FileType.Directory:
+        raise LandingError(f"landing folder not found: {landing_root}")
+    folder = f"{base}/{source.landing_folder}"
+    infos = [i for i in fs.get_file_info(pafs.FileSelector(folder, recursive=True,
+                                                           allow_not_found=True))
+             if i.type == pafs.FileType.File]
+    files = []
+    for info in sorted(infos, key=lambda i: i.path):
+        relative = info.path[len(base) + 1:]
+        if any(part.startswith((".", "_")) for part in relative.split("/")):
+            continue
+        content_hash, problem = _fingerprint(fs, info.path, info.path.endswith(".gz"))
+        if problem is None and info.size == 0:
+            problem = "empty file"
+        uri = info.path if isinstance(fs, pafs.LocalFileSystem) else \
+            f"{landing_root.split('://', 1)[0]}://{info.path}"
+        modified = info.mtime or datetime.fromtimestamp(0, tz=UTC)
+        files.append(LandingFile(source.name, uri, relative, info.size,
+                                 modified.astimezone(UTC), content_hash, problem))
+    if progress and files:
+        progress(f"{source.name}: {len(files)} landing file(s) fingerprinted")
+    return files
+
+
+def _first_bytes(fs: pafs.FileSystem, path: str, compressed: bool, limit: int = 1 << 16) -> bytes:
+    with fs.open_input_stream(path, compression=None) as stream:
+        raw = stream.read(limit if not compressed else 1 << 20)
+    if compressed:
+        return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw, limit)
+    return raw
+
+
+def _csv_header(fs: pafs.FileSystem, file: LandingFile, source: SourceConfig) -> tuple[str, ...]:
+    text = _first_bytes(fs, file.uri, file.compressed).decode(source.encoding, errors="replace")
+    first = text.lstrip("\ufeff").splitlines()[0] if text.strip() else ""
+    row = next(csv.reader(io.StringIO(first), delimiter=source.csv.delimiter,
+                          quotechar=source.csv.quote), [])
+    return tuple(name.strip() for name in row)
+
+
+def _is_json_array(fs: pafs.FileSystem, file: LandingFile) -> bool:
+    head = _first_bytes(fs, file.uri, file.compressed, 4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    return head.startswith(b"[")
+
+
+def _spark_path(uri: str) -> str:
+    return "s3a://" + uri[5:] if uri.startswith("s3://") else uri
+
+
+def _file_path_column() -> Column:
+    """The landing file a row came from, as a plain path comparable to ``LandingFile.uri``."""
+    # Spark reports a URI (percent-encoded); '+' is literal in it, so protect it from decoding.
+    decoded = F.expr("reflect('java.net.URLDecoder', 'decode', "
+                     "replace(input_file_name(), '+', '%2B'), 'UTF-8')")
+    return F.regexp_replace(F.regexp_replace(decoded, r"^file:(//)?", ""), r"^s3a://", "s3://")
+
+
+def _stored_columns(source: SourceConfig) -> list[str]:
+    return [c.name for c in source.stored_layout]
+
+
+def _read_csv_group(spark: SparkSession, source: SourceConfig, header: tuple[str, ...],
+                    files: list[LandingFile]) -> DataFrame:
+    # Each file is read by position against its own header, so files with a leading index column,
+    # reordered, missing or extra columns all land in the same Bronze layout.
+    names = [f"_c{i}" for i in range(len(header))]
+    schema = T.StructType([T.StructField(n, T.StringType()) for n in names] +
+                          [T.StructField(CORRUPT, T.StringType())])
+    reader = (spark.read.schema(schema)
+              .option("header", source.csv.header)
+              .option("enforceSchema", True)
+              .option("sep", source.csv.delimiter)
+              .option("quote", source.csv.quote)
+              .option("escape", source.csv.escape)
+              .option("encoding", source.encoding)
+              .option("multiLine", source.csv.multiline)
+              .option("mode", "PERMISSIVE")
+              .option("columnNameOfCorruptRecord", CORRUPT)
+              .option("ignoreLeadingWhiteSpace", False)
+              .option("ignoreTrailingWhiteSpace", False))
+    df = reader.csv([_spark_path(f.uri) for f in files])
+    position = {name: i for i, name in enumerate(header) if name}
+    columns = [F.col(names[position[c]]).alias(bronze_column(c)) if c in position
+               else F.lit(None).cast("string").alias(bronze_column(c))
+               for c in _stored_columns(source)]
+    return df.select(*columns, F.col(CORRUPT), _file_path_column().alias(SOURCE_FILE))
+
+
+def _json_schema(source: SourceConfig) -> T.StructType:
+    tree: dict = {}
+    for name in _stored_columns(source):
+        node = tree
+        parts = name.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = None
+
+    def build(node: dict) -> T.StructType:
+        return T.StructType([T.StructField(k, T.StringType() if v is None else build(v))
+                             for k, v in node.items()])
+
+    schema = build(tree)
+    return schema.add(T.StructField(CORRUPT, T.StringType()))
+
+
+def _read_json_group(spark: SparkSession, source: SourceConfig, multiline: bool,
+                     files: list[LandingFile]) -> DataFrame:
+    df = (spark.read.schema(_json_schema(source))
+          .option("multiLine", multiline)
+          .option("encoding", source.encoding)
+          .option("mode", "PERMISSIVE")
+          .option("columnNameOfCorruptRecord", CORRUPT)
+          .json([_spark_path(f.uri) for f in files]))
+    columns = [F.col(".".join(f"`{p}`" for p in c.split("."))).alias(bronze_column(c))
+               for c in _stored_columns(source)]
+    return df.select(*columns, F.col(CORRUPT), _file_path_column().alias(SOURCE_FILE))
+
+
+@dataclass(frozen=True)
+class RawBatch:
+    """The rows of a batch of landing files, as text, plus what was noticed about each file."""
+
+    frame: DataFrame
+    notes: dict[str, str]  # relative path -> note (missing or unknown columns)
+
+
+def read_raw(spark: SparkSession, source: SourceConfig, files: Iterable[LandingFile]) -> RawBatch:
+    """All rows of ``files`` in the source's Bronze layout (text) with ``source_file`` relative."""
+    readable = [f for f in files if f.problem is None]
+    if not readable:
+        raise LandingError(f"{source.name}: no readable files in the batch")
+    fs, _ = _filesystem(readable[0].uri if "://" in readable[0].uri else "/")
+    notes: dict[str, str] = {}
+    frames = []
+    if source.format == "csv":
+        groups: dict[tuple[str, ...], list[LandingFile]] = defaultdict(list)
+        expected = set(_stored_columns(source))
+        declared = {c.name for c in source.layout}
+        for file in readable:
+            header = _csv_header(fs, file, source)
+            groups[header].append(file)
+            present = {h for h in header if h}
+            missing = sorted(expected - present)
+            unknown = sorted(present - declared)
+            note = "; ".join(part for part in (
+                f"missing columns {missing}" if missing else "",
+                f"unknown columns not stored {unknown}" if unknown else "") if part)
+            if note:
+                notes[file.relative] = note
+        for header, members in groups.items():
+            frames.append(_read_csv_group(spark, source, header, members))
+    else:
+        by_shape: dict[bool, list[LandingFile]] = defaultdict(list)
+        for file in readable:
+            by_shape[_is_json_array(fs, file)].append(file)
+        for multiline, members in by_shape.items():
+            frames.append(_read_json_group(spark, source, multiline, members))
+    frame = frames[0]
+    for other in frames[1:]:
+        frame = frame.unionByName(other)
+    # Map Spark's file path back to the landing-relative name recorded everywhere else.
+    mapping = spark.createDataFrame([(f.uri, f.relative) for f in readable],
+                                    "uri string, relative string")
+    frame = (frame.join(F.broadcast(mapping), frame[SOURCE_FILE] == mapping["uri"], "left")
+             .withColumn(SOURCE_FILE, F.coalesce("relative", SOURCE_FILE))
+             .drop("uri", "relative"))
+    return RawBatch(frame, notes)
+

@@ -1,0 +1,1 @@
+"""Operational tables: the ingested-file manifest and the run log."""

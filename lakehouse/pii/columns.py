@@ -1,0 +1,102 @@
+"""Column -> Column card-data rules, all evaluated in the JVM except the keyed token.
+
+The HMAC key never enters a Spark plan (plans are printed in errors and logs): tokens are computed
+in a pandas UDF whose closure holds the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable
+
+import pandas as pd
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from lakehouse.pii.card import PAN_MAX_LENGTH, PAN_MIN_LENGTH
+
+# Digit runs the card-number scan looks at: 11-19 digits (the public data has 11-digit PANs) not
+# glued to letters or other digits, so hex ids and tokens never match by accident.
+SCAN_PATTERN = r"(?<![0-9A-Za-z])([0-9]{11,19})(?![0-9A-Za-z])"
+# Digit runs masked in free text kept for operators (quarantine raw lines): 8-19 digits.
+_REDACT_PATTERN = r"(?<![0-9])[0-9]{4,15}([0-9]{4})(?![0-9])"
+
+
+def digits_only(col: Column) -> Column:
+    """A card number as typed: spaces and dashes between digit groups removed."""
+    return F.regexp_replace(col, r"[\s-]", "")
+
+
+def luhn_valid(col: Column) -> Column:
+    """True when a digit string passes the Luhn check (null for null)."""
+    length = F.length(col)
+
+    def add_digit(total: Column, i: Column) -> Column:
+        digit = col.substr(length - i + 1, F.lit(1)).cast("int")
+        doubled = F.when(digit * 2 > 9, digit * 2 - 9).otherwise(digit * 2)
+        return total + F.when(i % 2 == 0, doubled).otherwise(digit)
+
+    total = F.aggregate(F.sequence(F.lit(1), length), F.lit(0), add_digit)
+    return col.rlike("^[0-9]+$") & (total % 10 == 0)
+
+
+def valid_pan(col: Column) -> Column:
+    """Business rule: 8-19 digits and Luhn-valid."""
+    return col.rlike(f"^[0-9]{{{PAN_MIN_LENGTH},{PAN_MAX_LENGTH}}}$") & luhn_valid(col)
+
+
+def mask_pan(col: Column) -> Column:
+    """At most the last four digits shown: ``************1234`` (any digit followed by four more
+    digits anywhere in the value is masked, so letters mixed in cannot expose more)."""
+    return F.regexp_replace(col, r"[0-9](?=(?:[^0-9]*[0-9]){4})", "*")
+
+
+def redact_digit_runs(col: Column) -> Column:
+    """Free text with every run of 8-19 digits masked down to its last four."""
+    return F.regexp_replace(col, _REDACT_PATTERN, "****$1")
+
+
+def keyed_token(key: bytes) -> Callable[[Column], Column]:
+    """HMAC-SHA-256 of the value under ``key``, as 64 hex characters (null stays null)."""
+    if len(key) < 16:
+        raise ValueError("the tokenization key must be at least 16 bytes")
+
+    @F.pandas_udf(T.StringType())  # type: ignore[call-overload]
+    def token(values: pd.Series) -> pd.Series:
+        return values.map(lambda v: None if v is None else
+                          hmac.new(key, v.encode("utf-8"), hashlib.sha256).hexdigest())
+
+    return token
+
+
+def contains_pan(col: Column) -> Column:
+    """True when text holds a Luhn-valid 11-19 digit run (the blocking card-number scan)."""
+    candidates = F.regexp_extract_all(col, F.lit(SCAN_PATTERN), 1)
+    return F.coalesce(F.exists(candidates, luhn_valid), F.lit(False))
+
+
+def _as_text(df: DataFrame, field: T.StructField) -> Column | None:
+    column = F.col(f"`{field.name}`")
+    kind = field.dataType
+    if isinstance(kind, T.StringType):
+        return column
+    if isinstance(kind, (T.LongType, T.DecimalType)):
+        return column.cast("string")
+    if isinstance(kind, (T.ArrayType, T.MapType, T.StructType)):
+        return F.to_json(column)
+    return None  # ints, dates, booleans, doubles cannot hold 11+ digit numbers
+
+
+def pan_hits(df: DataFrame) -> dict[str, int]:
+    """Rows per column that contain a Luhn-valid card number; one Spark job for all columns."""
+    checks = []
+    for field in df.schema.fields:
+        text = _as_text(df, field)
+        if text is not None:
+            checks.append(F.sum(contains_pan(text).cast("int")).alias(field.name))
+    if not checks:
+        return {}
+    row = df.agg(*checks).first()
+    return {name: int(row[name] or 0) for name in row.asDict() if row[name]}

@@ -1,0 +1,103 @@
+"""What every pipeline run shares: its id, the lake lock, progress output and step timing."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from lakehouse.errors import LakeLockedError
+from lakehouse.io.lake import Lake
+from lakehouse.ops.tables import IngestedFile, RunStep
+
+Progress = Callable[[str], None]
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """Sortable and unique: ``20240131T020000Z-1a2b3c``."""
+    moment = now or datetime.now(UTC)
+    return f"{moment.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
+
+
+@contextlib.contextmanager
+def lake_lock(lake: Lake) -> Iterator[None]:
+    """One run at a time per lake: a second run fails at once with a clear message."""
+    if not lake.is_local:
+        # Object stores have no advisory locks; Glue runs are serialised by the workflow.
+        yield
+        return
+    path = Path(lake.root) / "_lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+")  # noqa: SIM115 - held for the whole run
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another run"
+            raise LakeLockedError(f"the lake {lake.root} is in use by {holder}; "
+                                  "try again when it finishes") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        yield
+    finally:
+        handle.close()
+
+
+@dataclass
+class RunReport:
+    """What a run did, for the command line and the ops tables."""
+
+    run_id: str
+    steps: list[RunStep] = field(default_factory=list)
+    files: list[IngestedFile] = field(default_factory=list)
+    skipped_files: int = 0
+
+    @property
+    def nothing_new(self) -> bool:
+        return not self.files
+
+    def summary(self) -> str:
+        if self.nothing_new:
+            return (f"run {self.run_id}: nothing new ({self.skipped_files} landing file(s) "
+                    "already ingested); no table changed")
+        lines = [f"run {self.run_id}: {len(self.files)} new file(s), "
+                 f"{self.skipped_files} already ingested"]
+        for step in self.steps:
+            lines.append(
+                f"  {step.step:<28} in {step.rows_in:>8}  written {step.rows_written:>8}  "
+                f"quarantined {step.rows_quarantined:>6}  duplicates {step.rows_duplicate:>5}  "
+                f"{step.duration_s:6.1f}s  {step.outcome}"
+                + (f" (v{step.table_version})" if step.table_version is not None else ""))
+        problems = [f for f in self.files if f.note]
+        for item in problems[:10]:
+            lines.append(f"  note: {item.path}: {item.outcome}: {item.note}")
+        if len(problems) > 10:
+            lines.append(f"  ... and {len(problems) - 10} more notes in ops.ingested_files")
+        return "\n".join(lines)
+
+
+class StepTimer:
+    """Measures one step; ``finish`` turns it into a run-log row."""
+
+    def __init__(self, run_id: str, step: str, table: str) -> None:
+        self.run_id, self.step, self.table = run_id, step, table
+        self.started_at = datetime.now(UTC)
+        self._start = time.perf_counter()
+
+    def finish(self, *, outcome: str = "ok", rows_in: int = 0, rows_written: int = 0,
+               rows_quarantined: int = 0, rows_duplicate: int = 0, rows_inserted: int = 0,
+               rows_updated: int = 0, table_version: int | None = None,
+               message: str | None = None) -> RunStep:
+        return RunStep(self.run_id, self.step, self.table, self.started_at,
+                       round(time.perf_counter() - self._start, 3), outcome, rows_in,
+                       rows_written, rows_quarantined, rows_duplicate, rows_inserted,
+                       rows_updated, table_version, message)

@@ -1,0 +1,100 @@
+"""Row rules: reason codes and the Column -> Column parsers and checks they come from.
+
+Every rule yields a reason code (or null) per row; a row with any reason goes to quarantine.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+# Reason codes, as stored in silver.<entity>_quarantine.reasons
+MALFORMED_ROW = "malformed_row"
+MISSING_KEY = "missing_key"
+MISSING_REQUIRED = "missing_required"
+BAD_TIMESTAMP = "bad_timestamp"
+BAD_DATE = "bad_date"
+BAD_NUMBER = "bad_number"
+BAD_BOOLEAN = "bad_boolean"
+OUT_OF_RANGE = "out_of_range"
+INVALID_VALUE = "invalid_value"
+INVALID_CARD_NUMBER = "invalid_card_number"
+DUPLICATE_IN_BATCH = "duplicate_in_batch"
+
+REASON_DESCRIPTIONS = {
+    MALFORMED_ROW: "the parser could not split the line or record into the expected fields",
+    MISSING_KEY: "a natural-key field is empty",
+    MISSING_REQUIRED: "a required field is empty",
+    BAD_TIMESTAMP: "a timestamp matches none of the source's formats or is implausible",
+    BAD_DATE: "a date matches none of the source's formats or is implausible",
+    BAD_NUMBER: "a numeric field does not hold a number",
+    BAD_BOOLEAN: "a flag is not one of 1/0/true/false/yes/no",
+    OUT_OF_RANGE: "a value is outside its configured range",
+    INVALID_VALUE: "a value is not one of the accepted values",
+    INVALID_CARD_NUMBER: "the card number is not 8-19 digits or fails the Luhn check",
+    DUPLICATE_IN_BATCH: "the batch holds different versions of the same natural key",
+    "amount_out_of_range": "an amount is not positive or is above its configured maximum",
+    "unknown_category": "the merchant category is not in the reference list",
+    "bad_coordinates": "a latitude or longitude is outside the globe",
+}
+
+INTEGER = r"^[+-]?[0-9]+(\.0*)?$"
+_DECIMAL = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+_TRUE = ("1", "true", "t", "yes", "y")
+_FALSE = ("0", "false", "f", "no", "n")
+_ZONED_PATTERN_LETTERS = ("X", "x", "Z", "O", "V", "z")
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2100
+
+
+def blank_to_null(col: Column) -> Column:
+    """Trimmed text, with empty strings as null."""
+    trimmed = F.trim(col)
+    return F.when(trimmed == "", F.lit(None)).otherwise(trimmed)
+
+
+def reason_if(condition: Column, reason: str) -> Column:
+    """The reason code where ``condition`` holds, else null (nulls in the condition count false)."""
+    return F.when(F.coalesce(condition, F.lit(False)), F.lit(reason))
+
+
+def parse_integer(text: Column, spark_type: str) -> Column:
+    """Whole numbers only: ``12.5`` is rejected rather than silently truncated."""
+    return F.when(text.rlike(INTEGER), text.cast("decimal(38,0)").cast(spark_type))
+
+
+def parse_decimal(text: Column, spark_type: str) -> Column:
+    return F.when(text.rlike(_DECIMAL), text.cast(spark_type))
+
+
+def wide_decimal(text: Column) -> Column:
+    """The value at full width, for range checks before narrowing to the column's type."""
+    return F.when(text.rlike(_DECIMAL), text.cast("double"))
+
+
+def parse_boolean(text: Column) -> Column:
+    lowered = F.lower(text)
+    return F.when(lowered.isin(*_TRUE), F.lit(True)).when(lowered.isin(*_FALSE), F.lit(False))
+
+
+def _zoned(pattern: str) -> bool:
+    unquoted = "".join(part for i, part in enumerate(pattern.split("'")) if i % 2 == 0)
+    return any(letter in unquoted for letter in _ZONED_PATTERN_LETTERS)
+
+
+def parse_timestamp(text: Column, formats: tuple[str, ...], zone: str) -> Column:
+    """First format that parses, as UTC; naive values are read in the source's time zone."""
+    candidates = []
+    for pattern in formats:
+        parsed = F.to_timestamp(text, pattern)
+        if not _zoned(pattern) and zone.upper() != "UTC":
+            parsed = F.to_utc_timestamp(parsed, zone)
+        candidates.append(parsed)
+    value = F.coalesce(*candidates)
+    year = F.year(value)
+    return F.when((year >= 1970) & (year <= LATEST_YEAR), value)
+
+
+def parse_date(text: Column, formats: tuple[str, ...]) -> Column:
+    value = F.coalesce(*[F.to_date(text, pattern) for pattern in formats])
+    year = F.year(value)
+    return F.when((year >= EARLIEST_YEAR) & (year <= LATEST_YEAR), value)

@@ -1,0 +1,49 @@
+"""Slowly changing dimension type 2: a validity interval per version of an entity."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+SCD_FIELDS = (
+    T.StructField("valid_from", T.TimestampType()),
+    T.StructField("valid_to", T.TimestampType()),
+    T.StructField("is_current", T.BooleanType()),
+)
+SCD_COLUMNS = tuple(f.name for f in SCD_FIELDS)
+
+
+def history_schema(versions: T.StructType) -> T.StructType:
+    return T.StructType(list(versions.fields) + list(SCD_FIELDS))
+
+
+def build_history(existing: DataFrame, key: tuple[str, ...],
+                  version_column: str) -> Callable[[DataFrame], DataFrame]:
+    """Rebuild the history of every key present in the new versions.
+
+    Each version is valid from its ``version_column`` until the next version's; the last one is
+    current. Late-arriving versions slot into place; a version seen again replaces the old copy.
+    ``existing`` is the whole history table; only keys present in the new versions are returned.
+    """
+
+    def transform(versions: DataFrame) -> DataFrame:
+        touched = versions.select(*key).distinct()
+        earlier = (existing.join(touched, list(key), "left_semi").drop(*SCD_COLUMNS)
+                   .join(versions.select(*key, version_column), [*key, version_column],
+                         "left_anti"))
+        timeline = Window.partitionBy(*key).orderBy(version_column)
+        valid_to = F.lead(version_column).over(timeline)
+        return (earlier.unionByName(versions)
+                .withColumn("valid_from", F.col(version_column))
+                .withColumn("valid_to", valid_to)
+                .withColumn("is_current", valid_to.isNull()))
+
+    return transform
+
+
+def current_versions(history: DataFrame) -> DataFrame:
+    """The current version of each key, without the validity columns."""
+    return history.where("is_current").drop(*SCD_COLUMNS)
