@@ -124,9 +124,15 @@ class DeltaIO(ABC):
 
     implementation: str
 
-    def __init__(self, spark: SparkSession, lake: Lake) -> None:
-        self.spark = spark
+    def __init__(self, spark: SparkSession | None, lake: Lake) -> None:
+        self._spark = spark
         self.lake = lake
+
+    @property
+    def spark(self) -> SparkSession:
+        if self._spark is None:
+            raise LakehouseError(f"{self.implementation}: this operation needs a Spark session")
+        return self._spark
 
     def uri(self, table: TableId) -> str:
         return self.lake.uri(table)
@@ -413,6 +419,16 @@ class DeltaRsIO(DeltaIO):
         return entries
 
 
+def _user_metadata(text: Any) -> dict[str, Any]:
+    if not isinstance(text, str):
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def _short_id() -> str:
     import uuid
 
@@ -539,9 +555,14 @@ def delta_jars_present(spark: SparkSession) -> bool:
     return True
 
 
-def delta_io(spark: SparkSession, lake: Lake, prefer: str | None = None) -> DeltaIO:
-    """delta-spark when its JVM classes are present, else delta-rs (``prefer`` forces one)."""
-    choice = prefer or ("delta-spark" if delta_jars_present(spark) else "delta-rs")
+def delta_io(spark: SparkSession | None, lake: Lake, prefer: str | None = None) -> DeltaIO:
+    """delta-spark when its JVM classes are present, else delta-rs (``prefer`` forces one).
+
+    Without a session (metadata only: versions, history) delta-rs reads the log directly; the
+    log is the same whichever implementation wrote it.
+    """
+    choice = prefer or ("delta-spark" if spark is not None and delta_jars_present(spark)
+                        else "delta-rs")
     if choice == "delta-spark":
         return DeltaSparkIO(spark, lake)
     if choice == "delta-rs":

@@ -6,6 +6,8 @@ against each other so the two can never disagree.
 
 from __future__ import annotations
 
+import re
+
 PAN_MIN_LENGTH = 8
 PAN_MAX_LENGTH = 19
 
@@ -44,3 +46,12 @@ def mask_pan(number: str) -> str:
     if len(digits) <= 4:
         return "*" * len(digits)
     return "*" * (len(digits) - 4) + digits[-4:]
+
+
+_DIGIT_RUN = re.compile(r"(?<![0-9])[0-9]{8,19}(?![0-9])")
+
+
+def redact_pans(text: str) -> str:
+    """Text with every Luhn-valid 8-19 digit run masked (for messages that may echo data)."""
+    return _DIGIT_RUN.sub(lambda m: mask_pan(m.group()) if is_luhn_valid(m.group())
+                          else m.group(), text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lakehouse.config import SparkSettings
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 log = logging.getLogger(__name__)
+LOG4J_CONF = Path(__file__).with_name("log4j2.properties")
 
 # Settings every session needs, on Glue as locally: UTC everywhere, Delta-compatible Parquet,
 # lenient (non-throwing) date parsing so bad values become quarantine rows, not failed jobs.
@@ -36,7 +38,8 @@ LOCAL_CONF = {
     "spark.sql.adaptive.enabled": "true",
     "spark.sql.adaptive.coalescePartitions.enabled": "true",
     "spark.sql.files.maxPartitionBytes": str(64 * 1024 * 1024),
-    "spark.driver.extraJavaOptions": "-Dderby.system.home=/tmp -XX:+UseG1GC",
+    "spark.driver.extraJavaOptions": ("-Dderby.system.home=/tmp -XX:+UseG1GC "
+                                      f"-Dlog4j.configurationFile=file:{LOG4J_CONF}"),
     "spark.sql.warehouse.dir": os.path.join(os.getcwd(), "spark-warehouse"),
     "spark.sql.catalogImplementation": "in-memory",
 }

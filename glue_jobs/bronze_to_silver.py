@@ -1,0 +1,29 @@
+"""Glue job bronze_to_silver: new landing files -> bronze.<source> -> silver.<entity>.
+
+Arguments: --JOB_NAME, --lake_root, --landing_root, optional --env (default glue),
+--full_refresh (true/false). Runs the same pipeline as ``lakehouse run``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    from lakehouse.config import load_settings
+    from lakehouse.pipeline.bronze_to_silver import bronze_to_silver
+    from lakehouse.runtime.glue import as_bool, glue_job, resolve_args
+
+    args = resolve_args(argv or sys.argv, ["JOB_NAME", "lake_root", "landing_root"],
+                        {"env": "glue", "full_refresh": "false"})
+    settings = load_settings(environment=args["env"], lake_root=args["lake_root"],
+                             landing_root=args["landing_root"])
+    with glue_job(args) as spark:
+        report = bronze_to_silver(settings, spark=spark,
+                                  full_refresh=as_bool(args["full_refresh"]), progress=print)
+    print(report.summary())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,216 @@
+"""The ``lakehouse`` command line.
+
+Exit codes: 0 success, 2 a quality gate blocked publishing, 1 anything else, always with a
+one-line reason on stderr (``--verbose`` adds the traceback for unexpected errors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import date
+from pathlib import Path
+
+from lakehouse.errors import LakehouseError
+from lakehouse.pii.card import redact_pans
+
+log = logging.getLogger("lakehouse")
+
+
+class _Progress:
+    """Progress lines on stderr with the time since the command started."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.start = time.perf_counter()
+        self.quiet = quiet
+
+    def __call__(self, message: str) -> None:
+        if not self.quiet:
+            print(f"[{time.perf_counter() - self.start:6.1f}s] {message}", file=sys.stderr,
+                  flush=True)
+
+
+def _settings(args: argparse.Namespace):
+    from lakehouse.config import load_settings
+
+    return load_settings(getattr(args, "conf", None),
+                         lake_root=getattr(args, "lake", None),
+                         landing_root=getattr(args, "landing", None),
+                         environment=getattr(args, "env", None))
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from lakehouse.generate import generate
+
+    progress = _Progress(args.quiet)
+    try:
+        summary = generate(Path(args.out), customers=args.customers, months=args.months,
+                           seed=args.seed, defect_rate=args.defect_rate,
+                           start=args.start, progress=progress)
+    except ValueError as exc:
+        raise LakehouseError(str(exc)) from None
+    print(summary.describe())
+    return 0
+
+
+def _run(args: argparse.Namespace, progress: _Progress) -> int:
+    from lakehouse.pipeline.bronze_to_silver import bronze_to_silver
+
+    settings = _settings(args)
+    if not Path(settings.landing_root).is_dir() and "://" not in settings.landing_root:
+        raise LakehouseError(f"landing folder not found: {settings.landing_root} "
+                             "(create it, pass --landing, or run 'lakehouse generate')")
+    progress(f"lake {settings.lake_root}, landing {settings.landing_root}")
+    report = bronze_to_silver(settings, full_refresh=args.full_refresh, progress=progress)
+    print(report.summary())
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    return _run(args, _Progress(args.quiet))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from lakehouse.generate import generate
+    from lakehouse.report import silver_report
+
+    progress = _Progress(args.quiet)
+    landing = Path(_settings(args).landing_root)
+    progress(f"generating a sample into {landing} ({args.customers} customers, "
+             f"{args.months} months, defect rate {args.defect_rate})")
+    summary = generate(landing, customers=args.customers, months=args.months, seed=args.seed,
+                       defect_rate=args.defect_rate)
+    print(summary.describe())
+    args.full_refresh = False
+    _run(args, progress)
+    print(silver_report(_settings(args)))
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from lakehouse.io.delta import delta_io
+    from lakehouse.io.lake import Lake, TableId
+
+    settings = _settings(args)
+    delta = delta_io(None, Lake.at(settings.lake_root))
+    entries = delta.history(TableId.parse(args.table), args.limit)
+    print(f"{'version':>7}  {'timestamp (UTC)':<19}  {'operation':<14} {'step':<7} "
+          f"{'run id':<24}  rows")
+    for e in entries:
+        rows = (e.metrics.get("num_added_rows") or e.metrics.get("num_target_rows_inserted")
+                or e.metrics.get("numOutputRows") or "")
+        print(f"{e.version:>7}  {e.timestamp:%Y-%m-%d %H:%M:%S}  {e.operation:<14} "
+              f"{e.step or '':<7} {e.run_id or '':<24}  {rows}")
+    return 0
+
+
+def cmd_tables(args: argparse.Namespace) -> int:
+    from lakehouse.io.delta import delta_io
+    from lakehouse.io.lake import Lake
+
+    settings = _settings(args)
+    lake = Lake.at(settings.lake_root)
+    delta = delta_io(None, lake)
+    tables = lake.list_tables()
+    if not tables:
+        print(f"no tables in {lake.root} (run 'lakehouse run' first)")
+        return 0
+    print(f"{'table':<34} {'version':>7}")
+    for table in tables:
+        print(f"{table!s:<34} {delta.version(table):>7}")
+    return 0
+
+
+def _add_location_flags(parser: argparse.ArgumentParser, landing: bool = True) -> None:
+    parser.add_argument("--lake", help="lake root, local folder or s3:// "
+                        "(default: $LAKEHOUSE_LAKE or ./lake)")
+    if landing:
+        parser.add_argument("--landing", help="landing root (default: $LAKEHOUSE_LANDING or "
+                            "./landing)")
+    parser.add_argument("--conf", help="configuration folder (default: $LAKEHOUSE_CONF or the "
+                        "repository's conf/)")
+    parser.add_argument("--env", help="environment overlay conf/env/<ENV>.yaml "
+                        "(default: $LAKEHOUSE_ENV or local)")
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD)") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lakehouse", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details and "
+                        "tracebacks")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    gen = sub.add_parser("generate", help="write a seeded sample of landing files")
+    gen.add_argument("--out", default="landing", help="landing folder to write (default "
+                     "./landing)")
+    gen.add_argument("--customers", type=int, default=200)
+    gen.add_argument("--months", type=int, default=3)
+    gen.add_argument("--seed", type=int, default=42)
+    gen.add_argument("--defect-rate", type=float, default=0.02,
+                     help="share of rows given one realistic defect (0 for clean data)")
+    gen.add_argument("--start", type=_date, default=date(2024, 1, 1), help="first day (YYYY-MM-DD)")
+    gen.set_defaults(func=cmd_generate)
+
+    run = sub.add_parser("run", help="promote new landing files: Bronze -> Silver")
+    _add_location_flags(run)
+    run.add_argument("--full-refresh", action="store_true",
+                     help="reprocess every landing file and rebuild the tables")
+    run.set_defaults(func=cmd_run)
+
+    demo = sub.add_parser("demo", help="generate a sample, run the workflow, print a report")
+    _add_location_flags(demo)
+    demo.add_argument("--customers", type=int, default=200)
+    demo.add_argument("--months", type=int, default=3)
+    demo.add_argument("--seed", type=int, default=42)
+    demo.add_argument("--defect-rate", type=float, default=0.02)
+    demo.set_defaults(func=cmd_demo)
+
+    history = sub.add_parser("history", help="versions of a table, with run ids")
+    history.add_argument("table", help="e.g. silver.transactions")
+    history.add_argument("--limit", type=int, default=None)
+    _add_location_flags(history, landing=False)
+    history.set_defaults(func=cmd_history)
+
+    tables = sub.add_parser("tables", help="list the lake's tables")
+    _add_location_flags(tables, landing=False)
+    tables.set_defaults(func=cmd_tables)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for noisy in ("py4j", "great_expectations"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except LakehouseError as exc:
+        print(f"lakehouse: {redact_pans(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("lakehouse: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # an unexpected failure: one line, the traceback on request
+        if args.verbose:
+            log.exception("unexpected error")
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"lakehouse: unexpected error: {exc.__class__.__name__}: "
+              f"{redact_pans(first[:300])} "
+              "(run with --verbose for details)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
