@@ -27,8 +27,9 @@ PII_ORDER = ("none", "birth_date", "identifier", "contact", "address", "name", "
              "sensitive_auth")
 SILVER_PII = ("none", "pan", "birth_date", "identifier")  # what Silver may derive fields from
 RESERVED_COLUMNS = frozenset({"corrupt_record", "source_file", "ingest_run_id", "ingested_at",
-                              "row_hash", "raw_hash", "reasons"})
-_TYPE_PATTERN = re.compile(r"^(string|int|long|double|boolean|date|timestamp|decimal\(\d+,\s*\d+\))$")
+                              "row_hash", "raw_hash", "reasons", "landed_at"})
+_TYPE_PATTERN = re.compile(
+    r"^(string|int|long|double|boolean|date|timestamp|decimal\(\d+,\s*\d+\))$")
 
 
 class _Frozen(BaseModel):

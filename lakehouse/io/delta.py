@@ -2,10 +2,10 @@
 
 * ``DeltaSparkIO`` - delta-spark, used wherever the Delta JVM classes are on Spark's classpath
   (AWS Glue with ``--datalake-formats delta``, any Spark with the Delta jars).
-* ``DeltaRsIO`` - delta-rs (``deltalake``), used where they are not (a laptop, CI): Spark still does
-  the compute and writes the Parquet files in parallel; delta-rs commits them to the log, merges
-  from a streamed Arrow scan, and lists a snapshot's files for Spark to read. Nothing is collected to
-  the driver.
+* ``DeltaRsIO`` - delta-rs (``deltalake``), used where they are not (a laptop, CI): Spark still
+  does the compute and writes the Parquet files in parallel; delta-rs commits them to the log,
+  merges from a streamed Arrow scan, and lists a snapshot's files for Spark to read. Nothing is
+  collected to the driver.
 
 Both write the same protocol (reader 1, writer 2: no deletion vectors, no column mapping), so a
 table written by one is read by the other, by Athena and by DuckDB. ``delta_io`` picks one.
@@ -317,7 +317,8 @@ class DeltaRsIO(DeltaIO):
                        if i.type == pafs.FileType.File and i.base_name.endswith(".parquet")
                        and not i.base_name.startswith((".", "_"))), key=lambda i: i.path)
 
-    def _add_actions(self, table: TableId, folder: str, schema: StructType) -> tuple[list[Any], int]:
+    def _add_actions(self, table: TableId, folder: str,
+                     schema: StructType) -> tuple[list[Any], int]:
         from deltalake.transaction import AddAction
 
         fs, _ = self.lake.filesystem()

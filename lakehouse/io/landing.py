@@ -12,7 +12,7 @@ import io
 import logging
 import zlib
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 CORRUPT = "corrupt_record"
 SOURCE_FILE = "source_file"
+# The landing file's modification time: orders versions of a record across files.
+LANDED_AT = "landed_at"
 _CHUNK = 1 << 20
 
 
@@ -85,9 +87,23 @@ def _fingerprint(fs: pafs.FileSystem, path: str, compressed: bool) -> tuple[str 
     return digest.hexdigest(), None
 
 
-def discover(landing_root: str, source: SourceConfig,
-             progress: Callable[[str], None] | None = None) -> list[LandingFile]:
-    """Every landing file of a source, fingerprinted, in path order."""
+@dataclass(frozen=True)
+class LandingEntry:
+    """A landing file as listed (cheap: no content read)."""
+
+    uri: str
+    relative: str
+    size: int
+    modified: datetime
+
+    @property
+    def identity(self) -> tuple[str, int, int]:
+        """Path, size and modification time (ms): unchanged means no need to read it again."""
+        return (self.relative, self.size, int(self.modified.timestamp() * 1000))
+
+
+def list_landing(landing_root: str, source: SourceConfig) -> list[LandingEntry]:
+    """Every landing file of a source, in path order, without reading them."""
     fs, base = _filesystem(landing_root)
     if fs.get_file_info(base).type != pafs.FileType.Directory:
         raise LandingError(f"landing folder not found: {landing_root}")
@@ -95,22 +111,28 @@ def discover(landing_root: str, source: SourceConfig,
     infos = [i for i in fs.get_file_info(pafs.FileSelector(folder, recursive=True,
                                                            allow_not_found=True))
              if i.type == pafs.FileType.File]
-    files = []
+    entries = []
     for info in sorted(infos, key=lambda i: i.path):
         relative = info.path[len(base) + 1:]
         if any(part.startswith((".", "_")) for part in relative.split("/")):
             continue
-        content_hash, problem = _fingerprint(fs, info.path, info.path.endswith(".gz"))
-        if problem is None and info.size == 0:
-            problem = "empty file"
         uri = info.path if isinstance(fs, pafs.LocalFileSystem) else \
             f"{landing_root.split('://', 1)[0]}://{info.path}"
-        modified = info.mtime or datetime.fromtimestamp(0, tz=UTC)
-        files.append(LandingFile(source.name, uri, relative, info.size,
-                                 modified.astimezone(UTC), content_hash, problem))
-    if progress and files:
-        progress(f"{source.name}: {len(files)} landing file(s) fingerprinted")
-    return files
+        modified = (info.mtime or datetime.fromtimestamp(0, tz=UTC))
+        entries.append(LandingEntry(uri, relative, info.size,
+                                    modified.astimezone(UTC)))
+    return entries
+
+
+def fingerprint(source: SourceConfig, entry: LandingEntry) -> LandingFile:
+    """Read a landing file once: its sha256, and whether it can be loaded at all."""
+    fs, _ = _filesystem(entry.uri if "://" in entry.uri else "/")
+    path = entry.uri.split("://", 1)[1] if "://" in entry.uri else entry.uri
+    content_hash, problem = _fingerprint(fs, path, entry.relative.endswith(".gz"))
+    if problem is None and entry.size == 0:
+        problem = "empty file"
+    return LandingFile(source.name, entry.uri, entry.relative, entry.size, entry.modified,
+                       content_hash, problem)
 
 
 def _first_bytes(fs: pafs.FileSystem, path: str, compressed: bool, limit: int = 1 << 16) -> bytes:
@@ -216,7 +238,8 @@ class RawBatch:
 
 
 def read_raw(spark: SparkSession, source: SourceConfig, files: Iterable[LandingFile]) -> RawBatch:
-    """All rows of ``files`` in the source's Bronze layout (text) with ``source_file`` relative."""
+    """All rows of ``files`` in the source's Bronze layout (text), with the landing-relative
+    ``source_file`` and the file's ``landed_at``."""
     readable = [f for f in files if f.problem is None]
     if not readable:
         raise LandingError(f"{source.name}: no readable files in the batch")
@@ -250,8 +273,8 @@ def read_raw(spark: SparkSession, source: SourceConfig, files: Iterable[LandingF
     for other in frames[1:]:
         frame = frame.unionByName(other)
     # Map Spark's file path back to the landing-relative name recorded everywhere else.
-    mapping = spark.createDataFrame([(f.uri, f.relative) for f in readable],
-                                    "uri string, relative string")
+    mapping = spark.createDataFrame([(f.uri, f.relative, f.modified) for f in readable],
+                                    f"uri string, relative string, {LANDED_AT} timestamp")
     frame = (frame.join(F.broadcast(mapping), frame[SOURCE_FILE] == mapping["uri"], "left")
              .withColumn(SOURCE_FILE, F.coalesce("relative", SOURCE_FILE))
              .drop("uri", "relative"))

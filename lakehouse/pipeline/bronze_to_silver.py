@@ -22,7 +22,14 @@ from lakehouse.config import Settings, SourceConfig
 from lakehouse.errors import ConfigError, QualityGateError
 from lakehouse.io.delta import DeltaIO, MergeSpec, delta_io
 from lakehouse.io.lake import Lake
-from lakehouse.io.landing import SOURCE_FILE, LandingFile, discover, read_raw
+from lakehouse.io.landing import (
+    SOURCE_FILE,
+    LandingEntry,
+    LandingFile,
+    fingerprint,
+    list_landing,
+    read_raw,
+)
 from lakehouse.ops import tables as ops
 from lakehouse.pii.columns import keyed_token, pan_hits
 from lakehouse.pii.keys import resolve_token_key
@@ -60,17 +67,29 @@ def plan_entities(settings: Settings) -> dict[Entity, list[SourceConfig]]:
     return dict(plan)
 
 
-def _known_hashes(delta: DeltaIO) -> set[str]:
-    if not delta.exists(ops.INGESTED_FILES):
-        return set()
-    rows = (delta.read(ops.INGESTED_FILES)
-            .where(F.col("outcome").isin(*ops.SETTLED) & F.col("content_hash").isNotNull())
-            .select("content_hash").distinct().collect())
-    return {r.content_hash for r in rows}
+@dataclass(frozen=True)
+class _Manifest:
+    """What earlier runs settled: files by identity (path, size, mtime) and by content."""
+
+    identities: frozenset[tuple[str, int, int]]
+    hashes: frozenset[str]
+
+    @classmethod
+    def load(cls, delta: DeltaIO) -> _Manifest:
+        if not delta.exists(ops.INGESTED_FILES):
+            return cls(frozenset(), frozenset())
+        rows = (delta.read(ops.INGESTED_FILES)
+                .where(F.col("outcome").isin(*ops.SETTLED) & F.col("content_hash").isNotNull())
+                .select("path", "size", "modified_at", "content_hash").collect())
+        # PySpark returns naive local-time datetimes; .timestamp() reads them the same way.
+        return cls(frozenset((r.path, r.size, int(r.modified_at.timestamp() * 1000))
+                             for r in rows),
+                   frozenset(r.content_hash for r in rows))
 
 
-def _select_new(source: SourceConfig, files: Sequence[LandingFile], known: set[str],
+def _select_new(source: SourceConfig, entries: Sequence[LandingEntry], manifest: _Manifest,
                 run_id: str, now: datetime) -> _SourceBatch:
+    """Files to load; copies of known content are recorded once as ``duplicate_file``."""
     new: list[LandingFile] = []
     settled: list[ops.IngestedFile] = []
     first_with_hash: dict[str, str] = {}
@@ -80,9 +99,14 @@ def _select_new(source: SourceConfig, files: Sequence[LandingFile], known: set[s
         return ops.IngestedFile(source.name, file.relative, file.size, file.modified,
                                 file.content_hash, run_id, now, outcome, note, 0, 0, 0, 0)
 
-    for file in files:
-        if file.content_hash in known:
-            skipped += 1
+    for entry in entries:
+        if entry.identity in manifest.identities:
+            skipped += 1  # already settled and untouched since: not even read again
+            continue
+        file = fingerprint(source, entry)
+        if file.content_hash in manifest.hashes:
+            settled.append(record(file, ops.DUPLICATE_FILE,
+                                  "same content as a file ingested by an earlier run"))
         elif file.content_hash and file.content_hash in first_with_hash:
             settled.append(record(file, ops.DUPLICATE_FILE,
                                   f"same content as {first_with_hash[file.content_hash]}"))
@@ -123,12 +147,16 @@ class BronzeToSilver:
 
     def run(self) -> RunReport:
         plan = plan_entities(self.settings)
-        known = set() if self.full_refresh else _known_hashes(self.delta)
+        manifest = (_Manifest(frozenset(), frozenset()) if self.full_refresh
+                    else _Manifest.load(self.delta))
         for entity, sources in plan.items():
             batches = []
             for source in sources:
-                files = discover(self.settings.landing_root, source, self.progress)
-                batches.append(_select_new(source, files, known, self.run_id, self.now))
+                entries = list_landing(self.settings.landing_root, source)
+                batch = _select_new(source, entries, manifest, self.run_id, self.now)
+                self.progress(f"{source.name}: {len(entries)} landing file(s), "
+                              f"{len(batch.new)} new")
+                batches.append(batch)
             self.report.skipped_files += sum(b.skipped for b in batches)
             if any(b.new or b.settled for b in batches):
                 self._entity(entity, batches)

@@ -1,4 +1,4 @@
-"""The one Spark session factory: local mode on a laptop or CI, the GlueContext's session on Glue."""
+"""The one Spark session factory: local mode on a laptop or CI, GlueContext's session on Glue."""
 
 from __future__ import annotations
 

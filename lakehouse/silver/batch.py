@@ -8,7 +8,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakehouse.io.landing import SOURCE_FILE
+from lakehouse.io.landing import LANDED_AT, SOURCE_FILE
 from lakehouse.silver import rules
 from lakehouse.silver.fields import RAW_HASH, RAW_REDACTED, REASONS
 
@@ -27,23 +27,29 @@ QUARANTINE_SCHEMA = T.StructType([
 
 
 def classify(key: tuple[str, ...]) -> Callable[[DataFrame], DataFrame]:
-    """Tag each row clean, quarantined or duplicate.
+    """Tag each row clean, quarantined or duplicate, so that a batch of several files gives the
+    same Silver as loading those files one run at a time, in landing order.
 
-    Among rows that pass every rule: copies of the same raw record beyond the first are exact
-    duplicates and skipped; different records under one natural key are all quarantined as
-    ``duplicate_in_batch``, since nothing says which one is right.
+    For rows that pass every rule, per natural key: a file holding different records for the key
+    is conflicting, and those rows are quarantined as ``duplicate_in_batch`` (nothing says which
+    is right); the latest-landed file that does not conflict wins; rows of earlier files are
+    superseded and, like further copies of the winning record, skipped as duplicates.
     """
 
     def transform(df: DataFrame) -> DataFrame:
         passes = F.size(REASONS) == 0
+        arrival = F.struct(LANDED_AT, SOURCE_FILE)
+        in_file = Window.partitionBy(*key, SOURCE_FILE)
+        conflict = passes & (F.size(F.collect_set(F.when(passes, F.col(RAW_HASH)))
+                                    .over(in_file)) > 1)
         by_key = Window.partitionBy(*key)
-        versions = F.size(F.collect_set(F.when(passes, F.col(RAW_HASH))).over(by_key))
-        conflict = passes & (versions > 1)
+        winner = F.max(F.when(passes & ~conflict, arrival)).over(by_key)
+        wins = passes & ~conflict & (arrival == winner)
+        first = F.row_number().over(by_key.orderBy(F.desc(wins), RAW_HASH, SOURCE_FILE)) == 1
         reasons = F.when(conflict, F.array_union(REASONS, F.array(F.lit(
             rules.DUPLICATE_IN_BATCH)))).otherwise(F.col(REASONS))
-        first = F.row_number().over(by_key.orderBy(F.size(REASONS), SOURCE_FILE, RAW_HASH)) == 1
         outcome = (F.when(F.size(reasons) > 0, F.lit(QUARANTINED))
-                   .when(first, F.lit(CLEAN))
+                   .when(wins & first, F.lit(CLEAN))
                    .otherwise(F.lit(DUPLICATE)))
         return df.withColumn(REASONS, reasons).withColumn(OUTCOME, outcome)
 

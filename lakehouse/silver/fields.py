@@ -16,7 +16,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse.config import FieldSpec, SourceConfig
-from lakehouse.io.landing import CORRUPT, SOURCE_FILE, bronze_column
+from lakehouse.io.landing import CORRUPT, LANDED_AT, SOURCE_FILE, bronze_column
 from lakehouse.pii import columns as pii
 from lakehouse.silver import rules
 
@@ -171,6 +171,7 @@ def parse_fields(source: SourceConfig, references: Mapping[str, frozenset[str]],
             _redacted_raw(source).alias(RAW_REDACTED),
             F.lit(source.name).alias("source"),
             *[F.col(c) for c in LINEAGE[1:]],
+            F.col(LANDED_AT),
         )
 
     return transform

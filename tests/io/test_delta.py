@@ -60,7 +60,7 @@ def test_create_append_read_round_trip(spark, delta):
 
 def test_time_travel_by_version_and_timestamp(spark, delta):
     delta.write(frame(spark, ("a", "1.00", 1)), TABLE)
-    after_first = dt.datetime.now(dt.timezone.utc)
+    after_first = dt.datetime.now(dt.UTC)
     delta.write(frame(spark, ("b", "2.00", 2)), TABLE, mode="overwrite")
     assert [r.id for r in delta.read(TABLE).collect()] == ["b"]
     assert [r.id for r in delta.read(TABLE, version=0).collect()] == ["a"]
@@ -112,7 +112,7 @@ def test_schema_mismatch_is_a_clear_error(spark, delta):
 
 
 def test_missing_table_is_a_clear_error(delta):
-    with pytest.raises(TableNotFoundError, match="silver.things does not exist"):
+    with pytest.raises(TableNotFoundError, match=r"silver\.things does not exist"):
         delta.read(TABLE)
     assert delta.version(TABLE) is None
 

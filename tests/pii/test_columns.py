@@ -1,0 +1,192 @@
+"""Spark Column rules for card data, checked against the pure-Python definitions."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import random
+from decimal import Decimal
+
+import pytest
+from chispa import assert_column_equality
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from lakehouse.pii.card import is_luhn_valid, is_valid_pan, luhn_check_digit
+from lakehouse.pii.columns import (
+    contains_pan,
+    digits_only,
+    keyed_token,
+    luhn_valid,
+    mask_pan,
+    pan_hits,
+    redact_digit_runs,
+    valid_pan,
+)
+
+KEY = b"k" * 32
+PAN = "4111111111111111"
+AMEX = "378282246310005"
+
+
+def sample_numbers(count: int = 200) -> list[str]:
+    """Digit strings of 6-21 digits, about half made Luhn-valid, plus a few non-digit ones."""
+    rng = random.Random(20240115)
+    numbers = []
+    for i in range(count):
+        length = rng.randint(6, 21)
+        partial = "".join(rng.choice("0123456789") for _ in range(length - 1))
+        numbers.append(partial + (luhn_check_digit(partial) if i % 2 == 0
+                                  else rng.choice("0123456789")))
+    return numbers + ["", "4111 1111 1111 1111", "411111111111111x", "-4111111111111111"]
+
+
+def test_luhn_and_pan_rules_agree_with_python(spark):
+    numbers = sample_numbers()
+    # both outcomes of both rules are well represented in the sample
+    assert 80 < sum(is_luhn_valid(n) for n in numbers) < 130
+    assert 50 < sum(is_valid_pan(n) for n in numbers) < 110
+    df = (spark.createDataFrame([(n, is_luhn_valid(n), is_valid_pan(n)) for n in numbers],
+                                "number string, py_luhn boolean, py_pan boolean")
+          .withColumn("spark_luhn", luhn_valid(F.col("number")))
+          .withColumn("spark_pan", valid_pan(F.col("number"))))
+    assert_column_equality(df, "spark_luhn", "py_luhn")
+    assert_column_equality(df, "spark_pan", "py_pan")
+
+
+def test_luhn_rules_keep_null(spark):
+    df = (spark.createDataFrame([(None,)], "number string")
+          .select(luhn_valid(F.col("number")).alias("luhn"), valid_pan(F.col("number")).alias("pan")))
+    assert df.first().asDict() == {"luhn": None, "pan": None}
+
+
+def test_mask_pan_shows_only_the_last_four_digits(spark):
+    df = spark.createDataFrame([
+        (PAN, "************1111"),
+        ("4111 1111 1111 1111", "**** **** **** 1111"),
+        (AMEX, "***********0005"),
+        ("1234", "1234"),           # four digits or fewer are no PAN and stay as they are
+        (None, None),
+    ], "value string, expected string").withColumn("masked", mask_pan(F.col("value")))
+    assert_column_equality(df, "masked", "expected")
+
+
+@pytest.mark.parametrize("value", ["41a11b11c11d11e11f1111", "4-1-1-1-1-1-1-1-1-1-1-1-1-1-1-1",
+                                   "card 4111111111111111 exp 1226", "x4y1z1w1v1u1"])
+def test_mask_pan_never_shows_more_than_four_digits_with_letters_mixed_in(spark, value):
+    masked = spark.createDataFrame([(value,)], "value string").select(
+        mask_pan(F.col("value")).alias("m")).first().m
+    digits = [ch for ch in value if ch.isdigit()]
+    assert len(masked) == len(value)
+    assert [ch for ch in masked if ch.isdigit()] == digits[-4:]
+
+
+def test_digits_only_removes_spaces_and_dashes(spark):
+    df = spark.createDataFrame([
+        ("4111 1111-1111\t1111", PAN),
+        ("  3782-822463-10005 ", AMEX),
+        ("4111.1111", "4111.1111"),     # other characters are kept, so the PAN rule rejects them
+        (None, None),
+    ], "value string, expected string").withColumn("digits", digits_only(F.col("value")))
+    assert_column_equality(df, "digits", "expected")
+
+
+def test_keyed_token_is_hmac_sha256_under_the_key(spark):
+    values = [PAN, AMEX, "ü-non-ascii", None]
+    expected = [None if v is None else hmac.new(KEY, v.encode(), hashlib.sha256).hexdigest()
+                for v in values]
+    df = (spark.createDataFrame(list(zip(values, expected, strict=True)),
+                                "value string, expected string")
+          .withColumn("token", keyed_token(KEY)(F.col("value"))))
+    assert_column_equality(df, "token", "expected")
+    # a plain (unkeyed) hash would be guessable from the small PAN space
+    assert df.first().token != hashlib.sha256(PAN.encode()).hexdigest()
+
+
+def test_keyed_token_depends_on_the_key(spark):
+    df = spark.createDataFrame([(PAN,)], "value string").select(
+        keyed_token(b"a" * 16)(F.col("value")).alias("a"),
+        keyed_token(b"b" * 16)(F.col("value")).alias("b"))
+    row = df.first()
+    assert len(row.a) == 64 and row.a != row.b
+
+
+def test_keyed_token_rejects_a_short_key():
+    with pytest.raises(ValueError, match="16 bytes"):
+        keyed_token(b"k" * 15)
+
+
+def test_key_never_appears_in_the_query_plan(spark):
+    key = b"super-secret-tokenization-key-0123456789"
+    df = spark.createDataFrame([(PAN,)], "value string").select(
+        keyed_token(key)(F.col("value")).alias("token"))
+    df.collect()
+    plan = df._jdf.queryExecution().toString()
+    assert "token" in plan
+    for secret in (key.decode(), key.hex(), "super-secret"):
+        assert secret not in plan
+
+
+def test_redact_digit_runs_masks_8_to_19_digit_runs(spark):
+    nineteen = "4" + "1" * 17 + "3"
+    df = spark.createDataFrame([
+        (f"T1,{PAN},Ann,12.50", "T1,****1111,Ann,12.50"),
+        (f"a{AMEX}b", "a****0005b"),
+        ("ref 12345678 and 1234567", "ref ****5678 and 1234567"),  # 8 digits masked, 7 kept
+        (f"x {nineteen} y", "x ****1113 y"),
+        ("id 41111111111111111111", "id 41111111111111111111"),    # 20 digits: not a PAN
+        (None, None),
+    ], "value string, expected string").withColumn("redacted", redact_digit_runs(F.col("value")))
+    assert_column_equality(df, "redacted", "expected")
+
+
+def test_contains_pan_finds_a_pan_in_text_but_not_in_hex_ids(spark):
+    hex32 = "ab" + PAN + "cdef0123456789"            # 32 hex chars with a PAN glued to letters
+    hex64 = ("f" * 20 + AMEX + "e" * 29)
+    assert (len(hex32), len(hex64)) == (32, 64)
+    df = spark.createDataFrame([
+        (f"paid with {PAN} today", True),
+        (f"card:{AMEX};", True),
+        (f"'{'4111 1111 1111 1111'}'", False),   # grouped digits are not one run
+        ("4111111111111112", False),             # not Luhn-valid
+        (hex32, False),
+        (hex64, False),
+        ("1234567890", False),
+        (None, False),
+    ], "text string, expected boolean").withColumn("found", contains_pan(F.col("text")))
+    assert_column_equality(df, "found", "expected")
+
+
+SCAN_SCHEMA = T.StructType([
+    T.StructField("note", T.StringType()),
+    T.StructField("trans_id", T.StringType()),
+    T.StructField("token", T.StringType()),
+    T.StructField("cents", T.LongType()),
+    T.StructField("account", T.DecimalType(20, 2)),
+    T.StructField("tags", T.ArrayType(T.StringType())),
+    T.StructField("small", T.IntegerType()),
+])
+
+
+def test_pan_hits_counts_rows_per_column_across_types(spark):
+    token = hmac.new(KEY, PAN.encode(), hashlib.sha256).hexdigest()
+    df = spark.createDataFrame([
+        (f"card {PAN}", "ab" + PAN + "cdef0123456789", token, int(PAN), Decimal(AMEX), ["x"], 1),
+        ("clean", "0" * 32, token, 5, Decimal("12.50"), ["y", AMEX], 2),
+        (f"again {AMEX}", "f" * 32, None, int(AMEX), None, None, 3),
+    ], SCAN_SCHEMA)
+    assert pan_hits(df) == {"note": 2, "cents": 2, "account": 1, "tags": 1}
+
+
+def test_pan_hits_of_a_clean_frame_is_empty(spark):
+    df = spark.createDataFrame([
+        ("************1111", "a" * 32, "f" * 64, 12, Decimal("1.00"), ["ok"], 7),
+    ], SCAN_SCHEMA)
+    assert pan_hits(df) == {}
+
+
+@pytest.mark.xfail(reason="BUG: pan_hits skips double columns, though a double holds a 15-16 "
+                          "digit PAN exactly (and casts it to '3.78282246310005E14')", strict=True)
+def test_pan_hits_finds_a_pan_in_a_double_column(spark):
+    df = spark.createDataFrame([(float(AMEX),), (1.5,)], "value double")
+    assert pan_hits(df) == {"value": 1}

@@ -1,0 +1,202 @@
+"""End to end: generated landing files with defects -> Bronze -> Silver, in tmp_path."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from pyspark.sql import functions as F
+
+from lakehouse.config import load_settings
+from lakehouse.generate import generate
+from lakehouse.io.delta import delta_io
+from lakehouse.io.lake import Lake, TableId
+from lakehouse.ops.tables import INGESTED_FILES, RUN_LOG
+from lakehouse.pii.columns import pan_hits
+from lakehouse.pipeline.bronze_to_silver import bronze_to_silver
+
+pytestmark = pytest.mark.integration
+
+SILVER = ["silver.transactions", "silver.customers", "silver.customers_history", "silver.loans",
+          "silver.transactions_quarantine", "silver.customers_quarantine",
+          "silver.loans_quarantine"]
+OPS = ["ops.ingested_files", "ops.run_log"]
+LINEAGE_OF_RUN = ("source_file", "ingest_run_id", "ingested_at")
+
+
+@pytest.fixture(scope="module")
+def world(spark, tmp_path_factory):
+    """One generated landing area and one first run, shared by the tests below (in order)."""
+    root = tmp_path_factory.mktemp("e2e")
+    summary = generate(root / "landing", customers=120, months=2, seed=7, defect_rate=0.04)
+    settings = load_settings(lake_root=str(root / "lake"), landing_root=str(root / "landing"))
+    report = bronze_to_silver(settings, spark=spark)
+    lake = Lake.at(settings.lake_root)
+    return {"root": root, "summary": summary, "settings": settings, "report": report,
+            "lake": lake, "delta": delta_io(spark, lake)}
+
+
+def versions(world) -> dict[str, int | None]:
+    return {str(t): world["delta"].version(t) for t in world["lake"].list_tables()}
+
+
+def content(world, table: str):
+    """A table's rows without the columns that name the run (for comparing runs)."""
+    df = world["delta"].read(TableId.parse(table))
+    keep = [c for c in df.columns if c not in LINEAGE_OF_RUN]
+    return sorted(tuple(r) for r in df.select(*keep).collect())
+
+
+def test_every_table_is_a_delta_table(world):
+    tables = {str(t) for t in world["lake"].list_tables()}
+    expected = set(SILVER + OPS + ["bronze.transactions", "bronze.customers", "bronze.loans"])
+    assert expected <= tables
+    for name in expected:
+        table = TableId.parse(name)
+        log = Path(world["lake"].uri(table)) / "_delta_log" / "00000000000000000000.json"
+        assert log.exists(), name
+        actions = [json.loads(line) for line in log.read_text().splitlines()]
+        protocol = next(a["protocol"] for a in actions if "protocol" in a)
+        assert protocol["minReaderVersion"] <= 3, name
+
+
+def test_bronze_keeps_every_landed_row(world):
+    delta, summary = world["delta"], world["summary"]
+    for source in ("transactions", "customers", "loans"):
+        assert delta.read(TableId("bronze", source)).count() == summary.rows[source], source
+
+
+def test_rows_in_equal_written_plus_quarantined_plus_duplicates_for_every_file(world, spark):
+    files = world["delta"].read(INGESTED_FILES).collect()
+    assert len(files) == sum(world["summary"].files.values())
+    for f in files:
+        assert f.rows_in == f.rows_written + f.rows_quarantined + f.rows_duplicate, f.path
+    bronze_rows = {s: world["delta"].read(TableId("bronze", s)).count()
+                   for s in ("transactions", "customers", "loans")}
+    for source, count in bronze_rows.items():
+        assert sum(f.rows_in for f in files if f.source == source) == count
+
+
+def test_quarantine_and_duplicates_match_the_injected_defects(world):
+    """Every injected defect is caught, and nothing else: no clean row is quarantined."""
+    defects = world["summary"].defects["transactions"]
+    single_row = sum(n for kind, n in defects.items()
+                     if kind not in ("exact_duplicate", "conflicting_duplicate"))
+    # both versions of a conflicting key are quarantined: nothing says which is right
+    expected_quarantined = single_row + 2 * defects["conflicting_duplicate"]
+    files = [f for f in world["delta"].read(INGESTED_FILES).collect()
+             if f.source == "transactions"]
+    assert sum(f.rows_quarantined for f in files) == expected_quarantined
+    assert sum(f.rows_duplicate for f in files) == defects["exact_duplicate"]
+    quarantine = world["delta"].read(TableId("silver", "transactions_quarantine"))
+    assert quarantine.count() == expected_quarantined
+    reasons = {r.reason for r in quarantine.select(F.explode("reasons").alias("reason"))
+               .distinct().collect()}
+    assert {"invalid_card_number", "bad_timestamp", "amount_out_of_range", "missing_key",
+            "unknown_category", "bad_coordinates", "bad_number", "malformed_row",
+            "duplicate_in_batch"} <= reasons
+    for source in ("customers", "loans"):
+        injected = sum(n for k, n in world["summary"].defects[source].items()
+                       if k != "exact_duplicate")
+        table = TableId("silver", f"{source}_quarantine")
+        assert world["delta"].read(table).count() == injected, source
+
+
+def test_silver_is_typed_unique_and_tokenized(world):
+    delta = world["delta"]
+    tx = delta.read(TableId("silver", "transactions"))
+    types = dict(tx.dtypes)
+    assert types["amount"] == "decimal(12,2)"
+    assert types["trans_ts"] == "timestamp"
+    assert types["is_fraud"] == "boolean"
+    assert "cc_num" not in types and "card_number" not in types
+    assert not {"first", "last", "street", "dob"} & set(types)
+    assert tx.count() == tx.select("trans_id").distinct().count()
+    assert tx.where(F.col("card_token").isNull() | ~F.col("card_token").rlike("^[0-9a-f]{64}$")
+                    ).count() == 0
+    assert tx.where(~F.col("card_masked").rlike(r"^\*+[0-9]{4}$")).count() == 0
+    customers = delta.read(TableId("silver", "customers"))
+    assert customers.count() == customers.select("customer_id").distinct().count()
+    history = delta.read(TableId("silver", "customers_history"))
+    current = history.where("is_current")
+    assert current.count() == customers.count()
+    assert history.where("is_current AND valid_to IS NOT NULL").count() == 0
+    assert history.where("NOT is_current AND valid_to IS NULL").count() == 0
+    assert history.count() > customers.count(), "monthly updates give customers new versions"
+
+
+def test_no_card_number_outside_bronze(world):
+    delta = world["delta"]
+    for name in SILVER + OPS:
+        assert pan_hits(delta.read(TableId.parse(name))) == {}, name
+    # the scan is real: Bronze, which keeps the raw files, is full of card numbers
+    assert pan_hits(delta.read(TableId("bronze", "transactions"))).get("cc_num", 0) > 1000
+
+
+def test_run_log_records_each_step(world):
+    log = world["delta"].read(RUN_LOG).collect()
+    steps = {r.step for r in log}
+    assert {"bronze.transactions", "silver.transactions", "silver.customers",
+            "silver.customers_history", "silver.loans"} <= steps
+    tx = next(r for r in log if r.step == "silver.transactions")
+    assert tx.rows_in == tx.rows_written + tx.rows_quarantined + tx.rows_duplicate
+    assert tx.rows_inserted == tx.rows_written
+    assert all(r.duration_s >= 0 and r.run_id == world["report"].run_id for r in log)
+
+
+def test_second_run_commits_nothing(world, spark):
+    before = versions(world)
+    report = bronze_to_silver(world["settings"], spark=spark)
+    assert report.nothing_new
+    assert versions(world) == before
+
+
+def test_replayed_file_changes_nothing(world, spark):
+    landing = world["root"] / "landing" / "transactions"
+    original = sorted(landing.rglob("*.csv"))[3]
+    shutil.copy(original, landing / "replayed_copy.csv")
+    silver_before = content(world, "silver.transactions")
+    before = versions(world)
+    report = bronze_to_silver(world["settings"], spark=spark)
+    after = versions(world)
+    assert [f.outcome for f in report.files] == ["duplicate_file"]
+    changed = {t for t in after if after[t] != before.get(t)}
+    assert changed == {"ops.ingested_files"}
+    assert content(world, "silver.transactions") == silver_before
+
+
+def test_corrected_file_merges_on_the_key(world, spark):
+    """A re-sent file with one corrected amount updates that row and inserts nothing."""
+    landing = world["root"] / "landing" / "transactions"
+    source = sorted(landing.rglob("*.csv"))[5]
+    lines = source.read_text().splitlines()
+    header = lines[0].split(",")
+    amt = header.index("amt")
+    import csv
+    import io
+
+    rows = list(csv.reader(io.StringIO("\n".join(lines))))
+    target = next(i for i, r in enumerate(rows[1:], 1) if len(r) == len(header)
+                  and r[amt].replace(".", "").isdigit() and float(r[amt]) > 1)
+    trans_id = rows[target][header.index("trans_num")]
+    rows[target][amt] = f"{float(rows[target][amt]) + 1:.2f}"
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    (landing / "correction.csv").write_text(buffer.getvalue())
+    report = bronze_to_silver(world["settings"], spark=spark)
+    step = next(s for s in report.steps if s.step == "silver.transactions")
+    assert (step.rows_inserted, step.rows_updated) == (0, 1)
+    row = (world["delta"].read(TableId("silver", "transactions"))
+           .where(F.col("trans_id") == trans_id).first())
+    assert f"{row.amount:.2f}" == rows[target][amt]
+
+
+def test_full_refresh_rebuilds_the_same_silver(world, spark):
+    before = {t: content(world, t) for t in SILVER}
+    report = bronze_to_silver(world["settings"], spark=spark, full_refresh=True)
+    assert len(report.files) == sum(1 for p in (world["root"] / "landing").rglob("*")
+                                    if p.is_file())
+    for table in SILVER:
+        assert content(world, table) == before[table], table
