@@ -6,6 +6,7 @@ variables (``LAKEHOUSE_*``) -> explicit arguments. Source descriptions are ``con
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 from collections.abc import Mapping
@@ -30,6 +31,12 @@ RESERVED_COLUMNS = frozenset({"corrupt_record", "source_file", "ingest_run_id", 
                               "row_hash", "raw_hash", "reasons", "landed_at"})
 _TYPE_PATTERN = re.compile(
     r"^(string|int|long|double|boolean|date|timestamp|decimal\(\d+,\s*\d+\))$")
+
+
+# Python codec name -> Java charset name, where they differ
+_JAVA_CHARSETS = {"utf-8": "UTF-8", "iso8859-1": "ISO-8859-1", "iso8859-15": "ISO-8859-15",
+                  "cp1252": "windows-1252", "ascii": "US-ASCII", "utf-16": "UTF-16",
+                  "utf-16-le": "UTF-16LE", "utf-16-be": "UTF-16BE"}
 
 
 class _Frozen(BaseModel):
@@ -112,6 +119,19 @@ class SourceConfig(_Frozen):
         if not isinstance(value, list):
             raise ValueError("layout must be a list of column names or {name, pii} maps")
         return [{"name": v} if isinstance(v, str) else v for v in value]
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            return codecs.lookup(value).name
+        except LookupError:
+            raise ValueError(f"unknown encoding {value!r}") from None
+
+    @property
+    def java_encoding(self) -> str:
+        """The encoding as Spark's (Java's) readers name it."""
+        return _JAVA_CHARSETS.get(self.encoding, self.encoding)
 
     @field_validator("name")
     @classmethod

@@ -185,7 +185,7 @@ def _read_csv_group(spark: SparkSession, source: SourceConfig, header: tuple[str
               .option("sep", source.csv.delimiter)
               .option("quote", source.csv.quote)
               .option("escape", source.csv.escape)
-              .option("encoding", source.encoding)
+              .option("encoding", source.java_encoding)
               .option("multiLine", source.csv.multiline)
               .option("mode", "PERMISSIVE")
               .option("columnNameOfCorruptRecord", CORRUPT)
@@ -220,7 +220,7 @@ def _read_json_group(spark: SparkSession, source: SourceConfig, multiline: bool,
                      files: list[LandingFile]) -> DataFrame:
     df = (spark.read.schema(_json_schema(source))
           .option("multiLine", multiline)
-          .option("encoding", source.encoding)
+          .option("encoding", source.java_encoding)
           .option("mode", "PERMISSIVE")
           .option("columnNameOfCorruptRecord", CORRUPT)
           .json([_spark_path(f.uri) for f in files]))

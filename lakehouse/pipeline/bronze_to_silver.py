@@ -296,7 +296,7 @@ class BronzeToSilver:
             if hits:
                 where = ", ".join(f"{column} ({count} rows)" for column, count in hits.items())
                 raise QualityGateError(f"card-number scan: {table} would hold card numbers in "
-                                       f"{where}; nothing was published")
+                                       f"{where}; it was not published")
 
     def _file_records(self, batches: list[_SourceBatch],
                       per_file: dict[str, dict[str, int]]) -> list[ops.IngestedFile]:

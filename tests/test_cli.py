@@ -1,0 +1,125 @@
+"""The command line as a user types it: exit codes, one-line errors, progress, reports."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from lakehouse.cli import main
+from lakehouse.config import DEFAULT_CONF_DIR
+from lakehouse.pii.card import luhn_check_digit
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(err: str, text: str) -> None:
+    lines = [line for line in err.splitlines() if line.startswith("lakehouse:")]
+    assert len(lines) == 1 and text in lines[0], err
+    assert "Traceback" not in err
+
+
+def test_missing_landing_folder_is_one_line_exit_1(capsys, tmp_path):
+    code, _, err = run(capsys, "run", "--landing", str(tmp_path / "nope"), "--lake",
+                       str(tmp_path / "lake"))
+    assert code == 1
+    assert_one_line_error(err, "landing folder not found")
+
+
+def test_bad_yaml_is_one_line_exit_1(capsys, tmp_path):
+    conf = tmp_path / "conf"
+    shutil.copytree(DEFAULT_CONF_DIR, conf)
+    (conf / "sources" / "loans.yaml").write_text("name: [broken\n")
+    code, _, err = run(capsys, "run", "--conf", str(conf), "--landing", str(tmp_path))
+    assert code == 1
+    assert_one_line_error(err, "invalid YAML")
+
+
+def test_generate_rejects_bad_arguments(capsys, tmp_path):
+    code, _, err = run(capsys, "generate", "--out", str(tmp_path), "--customers", "0")
+    assert code == 1
+    assert_one_line_error(err, "customers")
+
+
+def test_unknown_table_is_one_line_exit_1(capsys, tmp_path):
+    code, _, err = run(capsys, "history", "silver.nope", "--lake", str(tmp_path))
+    assert code == 1
+    assert_one_line_error(err, "silver.nope does not exist")
+    code, _, err = run(capsys, "history", "nonsense", "--lake", str(tmp_path))
+    assert code == 1
+    assert_one_line_error(err, "not a table name")
+
+
+@pytest.mark.integration
+def test_demo_then_run_then_history(capsys, tmp_path, spark):
+    lake, landing = str(tmp_path / "lake"), str(tmp_path / "landing")
+    code, out, err = run(capsys, "demo", "--customers", "25", "--months", "1", "--lake", lake,
+                         "--landing", landing)
+    assert code == 0, err
+    assert "silver.transactions" in out and "Why rows were quarantined" in out
+    assert "bronze.transactions: loading" in err, "long steps show progress"
+    code, out, _ = run(capsys, "run", "--lake", lake, "--landing", landing)
+    assert code == 0 and "nothing new" in out
+    code, out, _ = run(capsys, "history", "silver.transactions", "--lake", lake)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[1].split()[0] == "0" and "silver" in lines[1]
+    code, out, _ = run(capsys, "tables", "--lake", lake)
+    assert code == 0 and "silver.customers_history" in out and "bronze.loans" in out
+
+
+@pytest.mark.integration
+def test_card_number_scan_blocks_publishing_with_exit_2(capsys, tmp_path, spark):
+    """A card number typed into a free-text field must not reach Silver: the run is blocked."""
+    landing = tmp_path / "landing"
+    code, _, _ = run(capsys, "generate", "--out", str(landing), "--customers", "10",
+                     "--months", "1", "--defect-rate", "0")
+    assert code == 0
+    body = "601100099990001"
+    planted = body + luhn_check_digit(body)
+    victim = sorted((landing / "transactions").rglob("*.csv"))[0]
+    lines = victim.read_text().splitlines()
+    lines[1] = lines[1].replace(",fraud_", f",card {planted} fraud_", 1)
+    assert planted in lines[1]
+    victim.write_text("\n".join(lines) + "\n")
+    lake = tmp_path / "lake"
+    code, _, err = run(capsys, "run", "--lake", str(lake), "--landing", str(landing))
+    assert code == 2, err
+    assert_one_line_error(err, "card-number scan: silver.transactions would hold card numbers "
+                               "in merchant (1 rows)")
+    assert not (lake / "silver" / "transactions").exists(), "nothing was published"
+    assert planted not in err
+
+
+def test_pan_in_an_unexpected_error_message_is_masked(capsys, monkeypatch):
+    body = "411111111111111"
+    pan = body + luhn_check_digit(body)
+
+    def explode(_args):
+        raise RuntimeError(f"bad row: {pan}")
+
+    import lakehouse.cli as cli
+
+    monkeypatch.setattr(cli, "cmd_tables", explode)
+    code, _, err = run(capsys, "tables")
+    assert code == 1
+    assert pan not in err and pan[-4:] in err
+
+
+def test_help_lists_the_commands(capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert caught.value.code == 0
+    for command in ("generate", "run", "demo", "history", "tables"):
+        assert command in out
+
+
+def test_console_script_is_installed():
+    bin_dir = Path(__import__("sys").executable).parent
+    assert (bin_dir / "lakehouse").exists()
