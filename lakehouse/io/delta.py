@@ -548,7 +548,7 @@ class DeltaSparkIO(DeltaIO):
 def delta_jars_present(spark: SparkSession) -> bool:
     """True when Spark can load the Delta Lake JVM classes (Glue, or Spark with the Delta jars)."""
     try:
-        jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
+        jvm: Any = spark.sparkContext._jvm
         loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
         jvm.java.lang.Class.forName("io.delta.tables.DeltaTable", False, loader)
     except Exception:

@@ -98,5 +98,5 @@ def pan_hits(df: DataFrame) -> dict[str, int]:
             checks.append(F.sum(contains_pan(text).cast("int")).alias(field.name))
     if not checks:
         return {}
-    row = df.agg(*checks).first()
+    row = df.agg(*checks).collect()[0]  # a global aggregate is always exactly one row
     return {name: int(row[name] or 0) for name in row.asDict() if row[name]}

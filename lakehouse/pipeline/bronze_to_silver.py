@@ -20,7 +20,7 @@ from pyspark.sql import functions as F
 from lakehouse.bronze.ingest import bronze_table, with_lineage
 from lakehouse.config import Settings, SourceConfig
 from lakehouse.errors import ConfigError, QualityGateError
-from lakehouse.io.delta import DeltaIO, MergeSpec, delta_io
+from lakehouse.io.delta import DeltaIO, MergeSpec, WriteMode, delta_io
 from lakehouse.io.lake import Lake
 from lakehouse.io.landing import (
     SOURCE_FILE,
@@ -165,7 +165,7 @@ class BronzeToSilver:
     # -- one entity ---------------------------------------------------------------------------
 
     def _entity(self, entity: Entity, batches: list[_SourceBatch]) -> None:
-        mode = "overwrite" if self.full_refresh else "append"
+        mode: WriteMode = "overwrite" if self.full_refresh else "append"
         steps: list[ops.RunStep] = []
         parsed_frames: list[DataFrame] = []
         for batch in batches:
@@ -193,7 +193,7 @@ class BronzeToSilver:
         self._record(file_rows, steps)
 
     def _silver(self, entity: Entity, parsed_frames: list[DataFrame],
-                mode: str) -> tuple[list[ops.RunStep], dict[str, dict[str, int]]]:
+                mode: WriteMode) -> tuple[list[ops.RunStep], dict[str, dict[str, int]]]:
         timer = StepTimer(self.run_id, f"silver.{entity.name}", str(entity.table))
         self.progress(f"silver.{entity.name}: validating and merging")
         parsed = parsed_frames[0]
@@ -226,7 +226,7 @@ class BronzeToSilver:
             classified.unpersist()
         return steps, per_file
 
-    def _publish(self, entity: Entity, clean: DataFrame, mode: str, timer: StepTimer,
+    def _publish(self, entity: Entity, clean: DataFrame, mode: WriteMode, timer: StepTimer,
                  totals: dict[str, int]) -> ops.RunStep:
         rows_in = sum(totals.values())
         if mode == "overwrite":
@@ -243,7 +243,7 @@ class BronzeToSilver:
                             rows_duplicate=totals[DUPLICATE], rows_inserted=merged.inserted,
                             rows_updated=merged.updated, table_version=merged.version)
 
-    def _publish_scd2(self, entity: Entity, clean: DataFrame, mode: str, timer: StepTimer,
+    def _publish_scd2(self, entity: Entity, clean: DataFrame, mode: WriteMode, timer: StepTimer,
                       totals: dict[str, int]) -> list[ops.RunStep]:
         history_table = entity.history_table
         assert history_table is not None and entity.current_key is not None

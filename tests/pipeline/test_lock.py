@@ -1,0 +1,21 @@
+"""One run at a time per lake: a second run fails at once, cleanly, and the lake is untouched."""
+
+from __future__ import annotations
+
+import pytest
+
+from lakehouse.config import load_settings
+from lakehouse.errors import LakeLockedError
+from lakehouse.io.lake import Lake
+from lakehouse.pipeline.bronze_to_silver import bronze_to_silver
+from lakehouse.pipeline.run import lake_lock
+
+
+def test_second_run_fails_while_the_lake_is_locked(tmp_path, spark):
+    (tmp_path / "landing").mkdir()
+    settings = load_settings(lake_root=str(tmp_path / "lake"),
+                             landing_root=str(tmp_path / "landing"), environ={})
+    with lake_lock(Lake.at(settings.lake_root)), \
+            pytest.raises(LakeLockedError, match="is in use by pid"):
+        bronze_to_silver(settings, spark=spark)
+    assert bronze_to_silver(settings, spark=spark).nothing_new, "the next run succeeds"
