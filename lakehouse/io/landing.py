@@ -221,6 +221,7 @@ def _read_json_group(spark: SparkSession, source: SourceConfig, multiline: bool,
     df = (spark.read.schema(_json_schema(source))
           .option("multiLine", multiline)
           .option("encoding", source.java_encoding)
+          .option("lineSep", "\n")  # required by Spark for JSON lines in other encodings
           .option("mode", "PERMISSIVE")
           .option("columnNameOfCorruptRecord", CORRUPT)
           .json([_spark_path(f.uri) for f in files]))
@@ -251,7 +252,8 @@ def read_raw(spark: SparkSession, source: SourceConfig, files: Iterable[LandingF
         expected = set(_stored_columns(source))
         declared = {c.name for c in source.layout}
         for file in readable:
-            header = _csv_header(fs, file, source)
+            header = (_csv_header(fs, file, source) if source.csv.header
+                      else tuple(c.name for c in source.layout))
             groups[header].append(file)
             present = {h for h in header if h}
             missing = sorted(expected - present)

@@ -32,7 +32,7 @@ def luhn_check_digit(partial: str) -> str:
 
 def is_luhn_valid(number: str) -> bool:
     """True when ``number`` is all digits and passes the Luhn check."""
-    return number.isdigit() and luhn_checksum(number) == 0
+    return number.isascii() and number.isdigit() and luhn_checksum(number) == 0
 
 
 def is_valid_pan(number: str) -> bool:
@@ -48,10 +48,37 @@ def mask_pan(number: str) -> str:
     return "*" * (len(digits) - 4) + digits[-4:]
 
 
-_DIGIT_RUN = re.compile(r"(?<![0-9])[0-9]{8,19}(?![0-9])")
+# 8-19 digits, unbroken or grouped by single spaces or dashes (``4111 1111 1111 1111``)
+_CARD_LIKE = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){7,18}(?![0-9])")
+
+
+def _mask_groups(groups: list[str]) -> list[str]:
+    """Digit groups with all but the last four digits masked."""
+    total = sum(len(g) for g in groups)
+    masked, seen = [], 0
+    for group in groups:
+        chars = []
+        for ch in group:
+            seen += 1
+            chars.append(ch if seen > total - 4 else "*")
+        masked.append("".join(chars))
+    return masked
 
 
 def redact_pans(text: str) -> str:
-    """Text with every Luhn-valid 8-19 digit run masked (for messages that may echo data)."""
-    return _DIGIT_RUN.sub(lambda m: mask_pan(m.group()) if is_luhn_valid(m.group())
-                          else m.group(), text)
+    """Text with every Luhn-valid card number (8-19 digits, unbroken or grouped by spaces or
+    dashes) masked to its last four digits; other numbers are left alone."""
+
+    def mask(match: re.Match[str]) -> str:
+        parts = re.split(r"([ -])", match.group())  # digit groups and separators alternate
+        groups = parts[0::2]
+        # the longest run of whole groups that is a card number (a date may sit beside it)
+        for length in range(len(groups), 0, -1):
+            for first in range(len(groups) - length + 1):
+                if is_valid_pan("".join(groups[first:first + length])):
+                    groups[first:first + length] = _mask_groups(groups[first:first + length])
+                    parts[0::2] = groups
+                    return "".join(parts)
+        return match.group()
+
+    return _CARD_LIKE.sub(mask, text)

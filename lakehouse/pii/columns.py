@@ -15,11 +15,14 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakehouse.pii.card import PAN_MAX_LENGTH, PAN_MIN_LENGTH
+from lakehouse.pii.card import PAN_MAX_LENGTH, PAN_MIN_LENGTH, redact_pans
 
 # Digit runs the card-number scan looks at: 11-19 digits (the public data has 11-digit PANs) not
 # glued to letters or other digits, so hex ids and tokens never match by accident.
 SCAN_PATTERN = r"(?<![0-9A-Za-z])([0-9]{11,19})(?![0-9A-Za-z])"
+# Card numbers as people write them: 4-4-4-(1..7) or Amex 4-6-5, spaces or dashes between.
+GROUPED_SCAN_PATTERN = (r"(?<![0-9A-Za-z])([0-9]{4}(?:[ -][0-9]{4}){2}[ -][0-9]{1,7}"
+                        r"|[0-9]{4}[ -][0-9]{6}[ -][0-9]{5})(?![0-9A-Za-z])")
 # Digit runs masked in free text kept for operators (quarantine raw lines): 8-19 digits.
 _REDACT_PATTERN = r"(?<![0-9])[0-9]{4,15}([0-9]{4})(?![0-9])"
 
@@ -72,9 +75,17 @@ def keyed_token(key: bytes) -> Callable[[Column], Column]:
 
 
 def contains_pan(col: Column) -> Column:
-    """True when text holds a Luhn-valid 11-19 digit run (the blocking card-number scan)."""
-    candidates = F.regexp_extract_all(col, F.lit(SCAN_PATTERN), 1)
-    return F.coalesce(F.exists(candidates, luhn_valid), F.lit(False))
+    """True when text holds a Luhn-valid card number of 11-19 digits, unbroken or grouped
+    (the blocking card-number scan)."""
+    unbroken = F.regexp_extract_all(col, F.lit(SCAN_PATTERN), 1)
+    grouped = F.transform(F.regexp_extract_all(col, F.lit(GROUPED_SCAN_PATTERN), 1), digits_only)
+    return F.coalesce(F.exists(F.concat(unbroken, grouped), luhn_valid), F.lit(False))
+
+
+@F.pandas_udf(T.StringType())  # type: ignore[call-overload]
+def redact_card_numbers(values: pd.Series) -> pd.Series:
+    """Free text with Luhn-valid card numbers masked, grouped ones included (Python, precise)."""
+    return values.map(lambda v: None if v is None else redact_pans(v))
 
 
 def _as_text(df: DataFrame, field: T.StructField) -> Column | None:
@@ -84,9 +95,12 @@ def _as_text(df: DataFrame, field: T.StructField) -> Column | None:
         return column
     if isinstance(kind, (T.LongType, T.DecimalType)):
         return column.cast("string")
+    if isinstance(kind, (T.DoubleType, T.FloatType)):
+        # a double holds a 15-16 digit number exactly; print whole values without exponent
+        return F.when(column == F.floor(column), column.cast("decimal(38,0)").cast("string"))
     if isinstance(kind, (T.ArrayType, T.MapType, T.StructType)):
         return F.to_json(column)
-    return None  # ints, dates, booleans, doubles cannot hold 11+ digit numbers
+    return None  # ints, dates and booleans cannot hold an 11+ digit number
 
 
 def pan_hits(df: DataFrame) -> dict[str, int]:

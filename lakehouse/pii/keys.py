@@ -29,7 +29,7 @@ def _decode(text: str, origin: str) -> bytes:
     return key
 
 
-def _from_secrets_manager(secret_id: str) -> str:
+def _from_secrets_manager(secret_id: str) -> bytes:
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -38,7 +38,13 @@ def _from_secrets_manager(secret_id: str) -> str:
     except (BotoCoreError, ClientError) as exc:
         raise ConfigError(f"cannot read the tokenization key from Secrets Manager secret "
                           f"{secret_id!r}: {exc.__class__.__name__}") from None
-    return str(response.get("SecretString") or response["SecretBinary"].hex())
+    if response.get("SecretString"):
+        return _decode(response["SecretString"], secret_id)
+    key = bytes(response["SecretBinary"])
+    if len(key) < MIN_KEY_BYTES:
+        raise ConfigError(f"the tokenization key from {secret_id} is shorter than "
+                          f"{MIN_KEY_BYTES} bytes")
+    return key
 
 
 def resolve_token_key(settings: TokenizationSettings, lake: Lake,
@@ -55,7 +61,7 @@ def resolve_token_key(settings: TokenizationSettings, lake: Lake,
             raise ConfigError(f"cannot read the tokenization key file {path}: "
                               f"{exc.strerror}") from None
     if settings.secret_id:
-        return _decode(_from_secrets_manager(settings.secret_id), settings.secret_id)
+        return _from_secrets_manager(settings.secret_id)
     if settings.allow_local_key and lake.is_local:
         path = Path(lake.root) / "_secrets" / "token.key"
         if not path.exists():

@@ -28,6 +28,9 @@ COMMON_CONF = {
     "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
     "spark.hadoop.parquet.enable.summary-metadata": "false",
     "spark.sql.sources.partitionOverwriteMode": "static",
+    # Without this, CSV rows with too few or too many fields are not flagged as malformed
+    # whenever a column of the file is not selected (a leading index column, an unknown column).
+    "spark.sql.csv.parser.columnPruning.enabled": "false",
 }
 
 LOCAL_CONF = {

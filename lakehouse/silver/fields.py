@@ -142,7 +142,10 @@ def _redacted_raw(source: SourceConfig) -> Column:
         elif column.pii != "none":
             raw = F.when(raw.isNotNull(), F.lit(f"<{column.pii}>"))
         entries.append(raw.alias(column.name))
-    line = pii.redact_digit_runs(F.col(CORRUPT))
+    # unbroken digit runs are masked whether or not they pass Luhn (a mistyped card number is
+    # still one); grouped ones ("4111 1111 ...") when they are card numbers
+    line = F.when(F.col(CORRUPT).isNotNull(),
+                  pii.redact_card_numbers(pii.redact_digit_runs(F.col(CORRUPT))))
     return F.to_json(F.struct(*entries, line.alias("_line")))
 
 

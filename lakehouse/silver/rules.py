@@ -57,9 +57,15 @@ def reason_if(condition: Column, reason: str) -> Column:
     return F.when(F.coalesce(condition, F.lit(False)), F.lit(reason))
 
 
+_INTEGER_BOUNDS = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
+
+
 def parse_integer(text: Column, spark_type: str) -> Column:
-    """Whole numbers only: ``12.5`` is rejected rather than silently truncated."""
-    return F.when(text.rlike(INTEGER), text.cast("decimal(38,0)").cast(spark_type))
+    """Whole numbers only: ``12.5`` is rejected rather than silently truncated, and a value too
+    large for the type is null rather than wrapped around."""
+    low, high = _INTEGER_BOUNDS[spark_type]
+    wide = text.cast("decimal(38,0)")
+    return F.when(text.rlike(INTEGER) & wide.between(low, high), wide.cast(spark_type))
 
 
 def parse_decimal(text: Column, spark_type: str) -> Column:

@@ -62,9 +62,6 @@ def test_pan_length_bounds(length, valid):
     assert is_valid_pan(number) is valid
 
 
-@pytest.mark.xfail(reason="BUG: is_luhn_valid uses str.isdigit, so non-ASCII digits (e.g. "
-                          "full-width) pass; the Spark luhn_valid ([0-9] only) rejects them",
-                   strict=True)
 def test_non_ascii_digits_are_not_a_pan():
     full_width = "".join(chr(0xFF10 + int(d)) for d in "10000008")  # Luhn-"valid" as ord-48
     assert not is_luhn_valid(full_width)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-import pytest
 from chispa import assert_column_equality
 from pyspark.sql import functions as F
 
@@ -41,9 +40,6 @@ def test_parse_integer_as_long(spark):
                            "value", "expected")
 
 
-@pytest.mark.xfail(reason="BUG: parse_integer casts decimal(38,0) to int/long with ANSI off, so "
-                          "an overflow wraps around (2147483648 -> -2147483648) instead of null",
-                   strict=True)
 def test_parse_integer_overflow_is_null(spark):
     df = spark.createDataFrame([
         ("2147483648", "int"), ("99999999999", "int"), ("9223372036854775808", "long"),
