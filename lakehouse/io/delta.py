@@ -26,7 +26,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from lakehouse.errors import LakehouseError, TableNotFoundError
-from lakehouse.io.lake import Lake, TableId
+from lakehouse.io.lake import Lake, TableId, spark_path
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -304,7 +304,7 @@ class DeltaRsIO(DeltaIO):
         from pyspark.sql.types import StructType
 
         schema = StructType.fromJson(json.loads(dt.schema().to_json()))
-        uris = [self.lake.spark_uri(u) for u in dt.file_uris()]
+        uris = [spark_path(u) for u in dt.file_uris()]
         if not uris:
             return self.spark.createDataFrame([], schema)
         return self.spark.read.schema(schema).parquet(*uris)
@@ -352,7 +352,7 @@ class DeltaRsIO(DeltaIO):
         # A fresh folder inside the table per write: its files are exactly this commit's files.
         folder = f"{uri}/{time.strftime('%Y%m%dT%H%M%S')}-{_short_id()}"
         df.select(*schema.fieldNames()).write.mode("errorifexists").parquet(
-            self.lake.spark_uri(folder))
+            spark_path(folder))
         actions, rows = self._add_actions(table, folder, schema)
         properties = CommitProperties(custom_metadata=commit_metadata(run_id, step))
         if not exists:
@@ -378,7 +378,7 @@ class DeltaRsIO(DeltaIO):
         schema = self.schema(table)
         staging = self.lake.staging_uri(run_id or "adhoc", f"merge-{table.layer}-{table.name}")
         df.select(*schema.fieldNames()).write.mode("overwrite").parquet(
-            self.lake.spark_uri(staging))
+            spark_path(staging))
         try:
             files = [i.path for i in self._written_files(staging)]
             fs, _ = self.lake.filesystem()
@@ -444,7 +444,7 @@ class DeltaSparkIO(DeltaIO):
     implementation = "delta-spark"
 
     def _path(self, table: TableId) -> str:
-        return self.lake.spark_uri(self.uri(table))
+        return spark_path(self.uri(table))
 
     def _delta_table(self, table: TableId) -> Any:
         from delta.tables import DeltaTable

@@ -38,6 +38,16 @@ class TableId:
         return f"{self.layer}.{self.name}"
 
 
+def spark_path(uri: str) -> str:
+    """A URI as Spark opens it: Glue reads ``s3://`` natively (EMRFS); any other Spark needs the
+    ``s3a://`` connector."""
+    from lakehouse.runtime.spark import running_on_glue
+
+    if uri.startswith("s3://") and not running_on_glue():
+        return "s3a://" + uri[5:]
+    return uri
+
+
 def _is_remote(uri: str) -> bool:
     return "://" in uri and not uri.startswith("file://")
 
@@ -61,10 +71,6 @@ class Lake:
 
     def uri(self, table: TableId) -> str:
         return f"{self.root}/{table.layer}/{table.name}"
-
-    def spark_uri(self, uri: str) -> str:
-        """Spark outside EMR/Glue speaks ``s3a://``; everything else keeps the URI as it is."""
-        return "s3a://" + uri[5:] if uri.startswith("s3://") else uri
 
     def staging_uri(self, run_id: str, label: str) -> str:
         """A private scratch folder for one run (never inside a table)."""

@@ -24,6 +24,7 @@ from pyspark.sql import types as T
 
 from lakehouse.config import SourceConfig
 from lakehouse.errors import LandingError
+from lakehouse.io.lake import spark_path
 
 log = logging.getLogger(__name__)
 
@@ -156,10 +157,6 @@ def _is_json_array(fs: pafs.FileSystem, file: LandingFile) -> bool:
     return head.startswith(b"[")
 
 
-def _spark_path(uri: str) -> str:
-    return "s3a://" + uri[5:] if uri.startswith("s3://") else uri
-
-
 def _file_path_column() -> Column:
     """The landing file a row came from, as a plain path comparable to ``LandingFile.uri``."""
     # Spark reports a URI (percent-encoded); '+' is literal in it, so protect it from decoding.
@@ -191,7 +188,7 @@ def _read_csv_group(spark: SparkSession, source: SourceConfig, header: tuple[str
               .option("columnNameOfCorruptRecord", CORRUPT)
               .option("ignoreLeadingWhiteSpace", False)
               .option("ignoreTrailingWhiteSpace", False))
-    df = reader.csv([_spark_path(f.uri) for f in files])
+    df = reader.csv([spark_path(f.uri) for f in files])
     position = {name: i for i, name in enumerate(header) if name}
     columns = [F.col(names[position[c]]).alias(bronze_column(c)) if c in position
                else F.lit(None).cast("string").alias(bronze_column(c))
@@ -224,7 +221,7 @@ def _read_json_group(spark: SparkSession, source: SourceConfig, multiline: bool,
           .option("lineSep", "\n")  # required by Spark for JSON lines in other encodings
           .option("mode", "PERMISSIVE")
           .option("columnNameOfCorruptRecord", CORRUPT)
-          .json([_spark_path(f.uri) for f in files]))
+          .json([spark_path(f.uri) for f in files]))
     columns = [F.col(".".join(f"`{p}`" for p in c.split("."))).alias(bronze_column(c))
                for c in _stored_columns(source)]
     return df.select(*columns, F.col(CORRUPT), _file_path_column().alias(SOURCE_FILE))

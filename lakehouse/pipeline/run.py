@@ -73,7 +73,7 @@ class RunReport:
                  f"{self.skipped_files} already ingested"]
         for step in self.steps:
             lines.append(
-                f"  {step.step:<28} in {step.rows_in:>8}  written {step.rows_written:>8}  "
+                f"  {step.step:<31} in {step.rows_in:>8}  written {step.rows_written:>8}  "
                 f"quarantined {step.rows_quarantined:>6}  duplicates {step.rows_duplicate:>5}  "
                 f"{step.duration_s:6.1f}s  {step.outcome}"
                 + (f" (v{step.table_version})" if step.table_version is not None else ""))
