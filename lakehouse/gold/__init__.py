@@ -1,0 +1,1 @@
+"""Gold: customer-level aggregates and marts, pure functions of Silver."""

@@ -1,0 +1,167 @@
+"""gold.customer_summary and gold.customer_monthly_spend: one customer, every card they hold.
+
+A customer is a ``customer_id`` from the master data, or - for a cardholder the bank has no
+record of - the card itself (``customer_key = 'card:' || card_token``), so every transaction
+belongs to exactly one customer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+ACTIVE_LOAN = ("current", "late")
+DEFAULTED_LOAN = ("default", "charged_off")
+MONEY = T.DecimalType(18, 2)
+
+
+def card_owners(customers_history: DataFrame) -> DataFrame:
+    """card_token -> customer_id, from every version of the master data (latest owner wins)."""
+    latest = Window.partitionBy("card_token").orderBy(F.desc("valid_from"))
+    return (customers_history.where(F.col("card_token").isNotNull())
+            .withColumn("_n", F.row_number().over(latest)).where("_n = 1")
+            .select("card_token", "customer_id"))
+
+
+def with_customer_key(owners: DataFrame) -> Callable[[DataFrame], DataFrame]:
+    """Adds ``customer_id`` (null when unknown) and ``customer_key`` to transactions."""
+
+    def transform(transactions: DataFrame) -> DataFrame:
+        joined = transactions.join(F.broadcast(owners), "card_token", "left")
+        key = F.coalesce(F.col("customer_id"), F.concat(F.lit("card:"), F.col("card_token")))
+        return joined.withColumn("customer_key", key)
+
+    return transform
+
+
+def age_band(birth_year: Column, as_of_year: Column) -> Column:
+    """Age on the reference date, in the bands used for reporting."""
+    age = as_of_year - birth_year
+    return (F.when(birth_year.isNull(), F.lit(None))
+            .when(age < 18, "under_18").when(age < 25, "18-24").when(age < 35, "25-34")
+            .when(age < 45, "35-44").when(age < 55, "45-54").when(age < 65, "55-64")
+            .otherwise("65+"))
+
+
+def quintile_score(order: Column) -> Column:
+    """1-5 by rank among customers with activity (5 = best); equal values score equally."""
+    rank = F.percent_rank().over(Window.orderBy(order))
+    return F.least(F.floor(rank * 5) + 1, F.lit(5)).cast("int")
+
+
+def rfm_segment(recency: Column, frequency: Column, monetary: Column) -> Column:
+    """Recency/frequency/monetary quintile scores (5 = best) mapped to a named segment."""
+    return (F.when(frequency.isNull(), "no_activity")
+            .when((recency >= 4) & (frequency >= 4) & (monetary >= 4), "champions")
+            .when((recency >= 3) & (frequency >= 4), "loyal")
+            .when((recency <= 2) & (frequency >= 3), "at_risk")
+            .when((recency >= 4) & (frequency <= 2), "new")
+            .when((recency <= 2) & (frequency <= 2), "hibernating")
+            .otherwise("potential"))
+
+
+def _top_category(tx: DataFrame) -> DataFrame:
+    spend = tx.groupBy("customer_key", "category").agg(F.sum("amount").alias("_spend"))
+    best = Window.partitionBy("customer_key").orderBy(F.desc("_spend"), "category")
+    return (spend.withColumn("_n", F.row_number().over(best)).where("_n = 1")
+            .select("customer_key", F.col("category").alias("top_category")))
+
+
+def _latest_txn_profile(tx: DataFrame) -> DataFrame:
+    """Birth year and state as the latest transaction reports them (for unknown cardholders)."""
+    latest = Window.partitionBy("customer_key").orderBy(F.desc("trans_ts"), F.desc("trans_id"))
+    return (tx.withColumn("_n", F.row_number().over(latest)).where("_n = 1")
+            .select("customer_key", F.col("birth_year").alias("_txn_birth_year"),
+                    F.col("state").alias("_txn_state")))
+
+
+def _loan_profile(loans: DataFrame) -> DataFrame:
+    latest = Window.partitionBy("loan_id").orderBy(F.desc("as_of_date"))
+    per_loan = loans.groupBy("loan_id", "customer_id").agg(
+        F.max("days_past_due").alias("_worst_dpd"),
+        F.max(F.col("status").isin(*DEFAULTED_LOAN).cast("int")).alias("_defaulted"))
+    current = (loans.withColumn("_n", F.row_number().over(latest)).where("_n = 1")
+               .select("loan_id", "status", "outstanding_balance"))
+    return (per_loan.join(current, "loan_id").groupBy("customer_id").agg(
+        F.count("*").alias("loan_count"),
+        F.sum(F.col("status").isin(*ACTIVE_LOAN).cast("int")).alias("active_loans"),
+        F.sum(F.when(F.col("status").isin(*ACTIVE_LOAN), F.col("outstanding_balance"))
+              .otherwise(0)).cast(MONEY).alias("loans_outstanding"),
+        F.max("_worst_dpd").alias("worst_days_past_due"),
+        (F.max("_defaulted") == 1).alias("ever_defaulted")))
+
+
+def customer_summary(transactions: DataFrame, customers: DataFrame, loans: DataFrame,
+                     as_of: Column) -> DataFrame:
+    """One row per customer: spend, fraud, rewards, loans, demographics and an RFM segment.
+
+    ``transactions`` carry ``customer_key`` and ``reward_points``; ``as_of`` (a date) is the
+    reference day for recency and age - the latest transaction day, so Gold is reproducible.
+    """
+    tx = transactions
+    activity = tx.groupBy("customer_key").agg(
+        F.first("customer_id", ignorenulls=True).alias("_tx_customer_id"),
+        F.countDistinct("card_token").alias("card_count"),
+        F.count("*").alias("txn_count"),
+        F.sum("amount").cast(MONEY).alias("total_spend"),
+        F.avg("amount").cast(MONEY).alias("avg_spend"),
+        F.min("trans_ts").alias("first_txn_ts"),
+        F.max("trans_ts").alias("last_txn_ts"),
+        F.countDistinct("trans_date").alias("active_days"),
+        F.countDistinct("merchant").alias("distinct_merchants"),
+        F.sum(F.col("is_fraud").cast("int")).alias("fraud_count"),
+        F.sum(F.when(F.col("is_fraud"), F.col("amount")).otherwise(0)).cast(MONEY)
+        .alias("fraud_amount"),
+        F.sum("reward_points").alias("reward_points"))
+    scored = (activity
+              .withColumn("recency_days", F.datediff(as_of, F.to_date("last_txn_ts")))
+              .withColumn("_r", quintile_score(F.desc("recency_days")))
+              .withColumn("_f", quintile_score(F.asc("txn_count")))
+              .withColumn("_m", quintile_score(F.asc("total_spend"))))
+    known = customers.select(F.col("customer_id").alias("customer_key"), "customer_id",
+                             "birth_year", "state", "credit_score")
+    scored = (known.join(scored, "customer_key", "full")
+              .join(_top_category(tx), "customer_key", "left")
+              .join(_latest_txn_profile(tx), "customer_key", "left")
+              .withColumn("customer_id", F.coalesce("customer_id", "_tx_customer_id"))
+              .join(_loan_profile(loans), "customer_id", "left"))
+    birth_year = F.coalesce("birth_year", "_txn_birth_year")
+    zero = F.lit(0)
+    return scored.select(
+        "customer_key", "customer_id",
+        F.coalesce("card_count", zero).cast("long").alias("card_count"),
+        F.coalesce("txn_count", zero).cast("long").alias("txn_count"),
+        F.coalesce("total_spend", zero.cast(MONEY)).alias("total_spend"),
+        "avg_spend", "first_txn_ts", "last_txn_ts", "recency_days",
+        F.coalesce("active_days", zero).cast("long").alias("active_days"),
+        F.coalesce("distinct_merchants", zero).cast("long").alias("distinct_merchants"),
+        "top_category",
+        F.coalesce("fraud_count", zero).cast("long").alias("fraud_count"),
+        F.coalesce("fraud_amount", zero.cast(MONEY)).alias("fraud_amount"),
+        F.coalesce("reward_points", zero).cast("long").alias("reward_points"),
+        F.coalesce("loan_count", zero).cast("long").alias("loan_count"),
+        F.coalesce("active_loans", zero).cast("long").alias("active_loans"),
+        F.coalesce("loans_outstanding", zero.cast(MONEY)).alias("loans_outstanding"),
+        "worst_days_past_due",
+        F.coalesce("ever_defaulted", F.lit(False)).alias("ever_defaulted"),
+        age_band(birth_year, F.year(as_of)).alias("age_band"),
+        F.coalesce("state", "_txn_state").alias("state"),
+        "credit_score",
+        rfm_segment(F.col("_r"), F.col("_f"), F.col("_m")).alias("rfm_segment"),
+    )
+
+
+def customer_monthly_spend(transactions: DataFrame) -> DataFrame:
+    """One row per customer, calendar month (UTC) and category."""
+    return (transactions
+            .withColumn("month", F.trunc("trans_date", "month"))
+            .groupBy("customer_key", "month", "category")
+            .agg(F.count("*").alias("txn_count"),
+                 F.sum("amount").cast(MONEY).alias("spend"),
+                 F.sum(F.col("is_fraud").cast("int")).cast("long").alias("fraud_count"),
+                 F.sum("reward_points").cast("long").alias("reward_points"))
+            .select("customer_key", "month", "category", "txn_count", "spend", "fraud_count",
+                    "reward_points"))
