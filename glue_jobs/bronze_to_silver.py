@@ -22,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
         report = bronze_to_silver(settings, spark=spark,
                                   full_refresh=as_bool(args["full_refresh"]), progress=print)
     print(report.summary())
+    report.raise_if_blocked()
     return 0
 
 

@@ -66,6 +66,7 @@ def _run(args: argparse.Namespace, progress: _Progress) -> int:
     progress(f"lake {settings.lake_root}, landing {settings.landing_root}")
     report = bronze_to_silver(settings, full_refresh=args.full_refresh, progress=progress)
     print(report.summary())
+    report.raise_if_blocked()
     return 0
 
 
@@ -197,6 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return func(args)
     except LakehouseError as exc:
+        for line in getattr(exc, "details", []):
+            print(f"  failed: {redact_pans(line)}", file=sys.stderr)
         print(f"lakehouse: {redact_pans(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:

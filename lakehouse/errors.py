@@ -26,6 +26,10 @@ class LakeLockedError(LakehouseError):
 
 
 class QualityGateError(LakehouseError):
-    """A data-quality gate blocked publishing: exit code 2."""
+    """A data-quality gate blocked publishing: exit code 2. ``details`` lists what failed."""
 
     exit_code = 2
+
+    def __init__(self, message: str, details: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.details = details or []

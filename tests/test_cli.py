@@ -90,9 +90,13 @@ def test_card_number_scan_blocks_publishing_with_exit_2(capsys, tmp_path, spark)
     lake = tmp_path / "lake"
     code, _, err = run(capsys, "run", "--lake", str(lake), "--landing", str(landing))
     assert code == 2, err
-    assert_one_line_error(err, "card-number scan: silver.transactions would hold card numbers "
-                               "in merchant (1 rows)")
-    assert not (lake / "silver" / "transactions").exists(), "nothing was published"
+    assert_one_line_error(err, "quality gate blocked publishing silver.transactions")
+    assert ("failed: silver.transactions: expect_column_values_to_be_in_set(card_number_found) "
+            "failed: 1 unexpected") in err
+    for table in ("transactions", "customers", "loans"):
+        assert not (lake / "silver" / table).exists(), "no Silver table was published"
+    assert (lake / "silver" / "transactions_quarantine" / "_delta_log").is_dir(), "evidence kept"
+    assert (lake / "ops" / "dq_results" / "_delta_log").is_dir()
     assert planted not in err
 
 

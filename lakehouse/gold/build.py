@@ -8,8 +8,12 @@ from datetime import date
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakehouse.gold.customers import card_owners, customer_monthly_spend, customer_summary, \
-    with_customer_key
+from lakehouse.gold.customers import (
+    card_owners,
+    customer_monthly_spend,
+    customer_summary,
+    with_customer_key,
+)
 from lakehouse.gold.fraud import fraud_daily
 from lakehouse.gold.loans import loan_default_features
 from lakehouse.gold.rewards import with_reward_points

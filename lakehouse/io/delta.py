@@ -163,6 +163,11 @@ class DeltaIO(ABC):
         """Upsert ``df`` on ``spec.keys``; creates the table from ``df`` if it does not exist."""
 
     @abstractmethod
+    def delete(self, table: TableId, predicate: str, *, run_id: str | None = None,
+               step: str | None = None) -> int | None:
+        """Delete the rows matching a SQL predicate; the new version, or None if none matched."""
+
+    @abstractmethod
     def history(self, table: TableId, limit: int | None = None) -> list[HistoryEntry]: ...
 
     def read_or_empty(self, table: TableId, schema: StructType) -> DataFrame:
@@ -405,6 +410,15 @@ class DeltaRsIO(DeltaIO):
         version = self._table(table).version() if inserted or updated else None
         return MergeResult(table, version, source_rows, inserted, updated)
 
+    def delete(self, table: TableId, predicate: str, *, run_id: str | None = None,
+               step: str | None = None) -> int | None:
+        from deltalake import CommitProperties
+
+        self._require(table)
+        metrics = self._table(table).delete(predicate, commit_properties=CommitProperties(
+            custom_metadata=commit_metadata(run_id, step)))
+        return self._table(table).version() if metrics.get("num_deleted_rows") else None
+
     def history(self, table: TableId, limit: int | None = None) -> list[HistoryEntry]:
         self._require(table)
         entries = []
@@ -522,6 +536,19 @@ class DeltaSparkIO(DeltaIO):
         return MergeResult(table, after, int(metrics.get("numSourceRows", 0)),
                            int(metrics.get("numTargetRowsInserted", 0)),
                            int(metrics.get("numTargetRowsUpdated", 0)))
+
+    def delete(self, table: TableId, predicate: str, *, run_id: str | None = None,
+               step: str | None = None) -> int | None:
+        self._require(table)
+        before = self.version(table)
+        self.spark.conf.set("spark.databricks.delta.commitInfo.userMetadata",
+                            self._user_metadata(run_id, step))
+        try:
+            self._delta_table(table).delete(predicate)
+        finally:
+            self.spark.conf.unset("spark.databricks.delta.commitInfo.userMetadata")
+        after = self.version(table)
+        return after if after != before else None
 
     def history(self, table: TableId, limit: int | None = None) -> list[HistoryEntry]:
         self._require(table)

@@ -16,6 +16,8 @@ RUN_LOG = TableId("ops", "run_log")
 
 # File outcomes in ops.ingested_files
 LOADED, EMPTY, REJECTED, DUPLICATE_FILE = "loaded", "empty", "rejected", "duplicate_file"
+# In Bronze, held back from Silver by a quality gate: the next run replays it from Bronze
+BLOCKED = "blocked"
 # Files whose content is never processed again (unless --full-refresh)
 SETTLED = (LOADED, EMPTY, REJECTED, DUPLICATE_FILE)
 

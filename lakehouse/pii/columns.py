@@ -103,6 +103,17 @@ def _as_text(df: DataFrame, field: T.StructField) -> Column | None:
     return None  # ints, dates and booleans cannot hold an 11+ digit number
 
 
+CARD_NUMBER_FOUND = "card_number_found"
+
+
+def with_card_number_flag(df: DataFrame) -> DataFrame:
+    """Adds ``card_number_found``: whether any column of the row holds a card number (the
+    blocking scan as a column a quality gate can check)."""
+    texts = [t for t in (_as_text(df, f) for f in df.schema.fields) if t is not None]
+    joined = F.concat_ws("\u0001", *texts) if texts else F.lit("")
+    return df.withColumn(CARD_NUMBER_FOUND, contains_pan(joined))
+
+
 def pan_hits(df: DataFrame) -> dict[str, int]:
     """Rows per column that contain a Luhn-valid card number; one Spark job for all columns."""
     checks = []

@@ -1,25 +1,29 @@
 """Landing -> Bronze -> Silver for every configured source, incrementally and idempotently.
 
-Per entity: new landing files (by content hash) are appended to ``bronze.<source>``; the run's
-Bronze rows are parsed and checked; clean rows are merged into ``silver.<entity>`` on the natural
-key, rejected rows appended to ``silver.<entity>_quarantine``; then ``ops.ingested_files`` and
-``ops.run_log`` record what happened. A run with no new files writes nothing at all.
+Phase 1, per entity: new landing files (by content hash) are appended to ``bronze.<source>``; the
+run's Bronze rows are parsed, checked and classified; the entity's quality gate validates the
+batch. Phase 2: only if every gate passed are clean rows merged into ``silver.<entity>`` (and its
+SCD2 history). Either way the evidence is written - quarantine rows, ``ops.ingested_files``,
+``ops.run_log``, ``ops.dq_results`` - and a blocked run exits with code 2. Files of a blocked run
+are replayed from Bronze by the next run, so nothing is loaded twice. A run with no new files
+writes nothing at all.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.bronze.ingest import bronze_table, with_lineage
 from lakehouse.config import Settings, SourceConfig
-from lakehouse.errors import ConfigError, QualityGateError
+from lakehouse.errors import ConfigError
 from lakehouse.io.delta import DeltaIO, MergeSpec, WriteMode, delta_io
 from lakehouse.io.lake import Lake
 from lakehouse.io.landing import (
@@ -31,27 +35,64 @@ from lakehouse.io.landing import (
     read_raw,
 )
 from lakehouse.ops import tables as ops
-from lakehouse.pii.columns import keyed_token, pan_hits
+from lakehouse.pii.columns import keyed_token, with_card_number_flag
 from lakehouse.pii.keys import resolve_token_key
 from lakehouse.pipeline.run import Progress, RunReport, StepTimer, lake_lock, new_run_id
+from lakehouse.quality.gates import DQ_RESULTS, GateResult, QualityGates, results_frame
 from lakehouse.reference import load_reference_values
 from lakehouse.runtime.spark import get_spark
 from lakehouse.silver import ENTITIES, Entity, scd2
 from lakehouse.silver.batch import CLEAN, DUPLICATE, OUTCOME, QUARANTINED, classify, to_quarantine
 from lakehouse.silver.entity import ROW_HASH
+from lakehouse.silver.expectations import silver_expectations
 from lakehouse.silver.fields import parse_fields
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class _Manifest:
+    """What earlier runs did with landing files."""
+
+    identities: frozenset[tuple[str, int, int]]  # settled files: path, size, mtime (ms)
+    hashes: frozenset[str]                       # settled content
+    blocked: dict[str, str]                      # content held back by a gate -> its run id
+
+    @classmethod
+    def empty(cls) -> _Manifest:
+        return cls(frozenset(), frozenset(), {})
+
+    @classmethod
+    def load(cls, delta: DeltaIO) -> _Manifest:
+        if not delta.exists(ops.INGESTED_FILES):
+            return cls.empty()
+        rows = (delta.read(ops.INGESTED_FILES).where(F.col("content_hash").isNotNull())
+                .select("path", "size", "modified_at", "content_hash", "outcome", "run_id",
+                        "ingested_at").collect())
+        settled = [r for r in rows if r.outcome in ops.SETTLED]
+        hashes = frozenset(r.content_hash for r in settled)
+        blocked: dict[str, str] = {}
+        for r in sorted(rows, key=lambda r: r.ingested_at):
+            if r.outcome == ops.BLOCKED and r.content_hash not in hashes:
+                blocked[r.content_hash] = r.run_id
+        # PySpark returns naive local-time datetimes; .timestamp() reads them the same way.
+        return cls(frozenset((r.path, r.size, int(r.modified_at.timestamp() * 1000))
+                             for r in settled), hashes, blocked)
 
 
 @dataclass(frozen=True)
 class _SourceBatch:
     source: SourceConfig
-    new: list[LandingFile]          # files to load, in path order
-    settled: list[ops.IngestedFile]  # files recorded without rows (empty, rejected, copies)
-    skipped: int                    # files already ingested by an earlier run
+    new: list[LandingFile]                      # to load into Bronze, in path order
+    replay: list[tuple[LandingFile, str]]       # already in Bronze from a blocked run
+    settled: list[ops.IngestedFile]             # recorded without rows (empty, rejected, copies)
+    skipped: int                                # settled by an earlier run, untouched since
 
-
-def _quiet(_: str) -> None:
-    return None
+    @property
+    def files(self) -> list[LandingFile]:
+        return self.new + [f for f, _ in self.replay]
 
 
 def plan_entities(settings: Settings) -> dict[Entity, list[SourceConfig]]:
@@ -67,30 +108,11 @@ def plan_entities(settings: Settings) -> dict[Entity, list[SourceConfig]]:
     return dict(plan)
 
 
-@dataclass(frozen=True)
-class _Manifest:
-    """What earlier runs settled: files by identity (path, size, mtime) and by content."""
-
-    identities: frozenset[tuple[str, int, int]]
-    hashes: frozenset[str]
-
-    @classmethod
-    def load(cls, delta: DeltaIO) -> _Manifest:
-        if not delta.exists(ops.INGESTED_FILES):
-            return cls(frozenset(), frozenset())
-        rows = (delta.read(ops.INGESTED_FILES)
-                .where(F.col("outcome").isin(*ops.SETTLED) & F.col("content_hash").isNotNull())
-                .select("path", "size", "modified_at", "content_hash").collect())
-        # PySpark returns naive local-time datetimes; .timestamp() reads them the same way.
-        return cls(frozenset((r.path, r.size, int(r.modified_at.timestamp() * 1000))
-                             for r in rows),
-                   frozenset(r.content_hash for r in rows))
-
-
-def _select_new(source: SourceConfig, entries: Sequence[LandingEntry], manifest: _Manifest,
-                run_id: str, now: datetime) -> _SourceBatch:
-    """Files to load; copies of known content are recorded once as ``duplicate_file``."""
+def _select(source: SourceConfig, entries: Sequence[LandingEntry], manifest: _Manifest,
+            run_id: str, now: datetime) -> _SourceBatch:
+    """Sort landing files into new, replayed, recorded-only and skipped."""
     new: list[LandingFile] = []
+    replay: list[tuple[LandingFile, str]] = []
     settled: list[ops.IngestedFile] = []
     first_with_hash: dict[str, str] = {}
     skipped = 0
@@ -110,6 +132,8 @@ def _select_new(source: SourceConfig, entries: Sequence[LandingEntry], manifest:
         elif file.content_hash and file.content_hash in first_with_hash:
             settled.append(record(file, ops.DUPLICATE_FILE,
                                   f"same content as {first_with_hash[file.content_hash]}"))
+        elif file.content_hash in manifest.blocked:
+            replay.append((file, manifest.blocked[file.content_hash]))
         elif file.problem:
             outcome = ops.EMPTY if file.problem == "empty file" else ops.REJECTED
             settled.append(record(file, outcome, file.problem))
@@ -117,14 +141,34 @@ def _select_new(source: SourceConfig, entries: Sequence[LandingEntry], manifest:
             new.append(file)
         if file.content_hash:
             first_with_hash.setdefault(file.content_hash, file.relative)
-    return _SourceBatch(source, new, settled, skipped)
+    return _SourceBatch(source, new, replay, settled, skipped)
+
+
+@dataclass
+class _EntityBatch:
+    """One entity's work in this run, between the two phases."""
+
+    entity: Entity
+    sources: list[SourceConfig]
+    batches: list[_SourceBatch]
+    steps: list[ops.RunStep] = field(default_factory=list)
+    classified: DataFrame | None = None
+    per_file: dict[str, dict[str, int]] = field(default_factory=dict)
+    totals: dict[str, int] = field(default_factory=dict)
+    gate: GateResult | None = None
+    timer: StepTimer | None = None
+
+    @property
+    def replayed(self) -> list[tuple[LandingFile, str]]:
+        return [r for b in self.batches for r in b.replay]
 
 
 class BronzeToSilver:
     """One run of the Bronze -> Silver step over all sources."""
 
     def __init__(self, settings: Settings, spark: SparkSession, *, full_refresh: bool = False,
-                 progress: Progress = _quiet, run_id: str | None = None) -> None:
+                 progress: Progress = _quiet, run_id: str | None = None,
+                 gates: QualityGates | None = None) -> None:
         self.settings = settings
         self.spark = spark
         self.lake = Lake.at(settings.lake_root)
@@ -136,180 +180,220 @@ class BronzeToSilver:
         self.report = RunReport(self.run_id)
         self.references = load_reference_values(settings.reference_dir)
         self.notes: dict[str, str] = {}  # landing path -> what was noticed reading it
-        self._tokenize = None
+        self._gates = gates
+        self._tokenize: Callable[[Column], Column] | None = None
 
     @property
-    def tokenize(self):
+    def gates(self) -> QualityGates:
+        if self._gates is None:
+            self._gates = QualityGates(self.lake)
+        return self._gates
+
+    @property
+    def tokenize(self) -> Callable[[Column], Column]:
         if self._tokenize is None:
             key = resolve_token_key(self.settings.tokenization, self.lake)
             self._tokenize = keyed_token(key)
         return self._tokenize
 
+    @property
+    def mode(self) -> WriteMode:
+        return "overwrite" if self.full_refresh else "append"
+
     def run(self) -> RunReport:
         plan = plan_entities(self.settings)
-        manifest = (_Manifest(frozenset(), frozenset()) if self.full_refresh
-                    else _Manifest.load(self.delta))
+        manifest = _Manifest.empty() if self.full_refresh else _Manifest.load(self.delta)
+        work: list[_EntityBatch] = []
         for entity, sources in plan.items():
             batches = []
             for source in sources:
                 entries = list_landing(self.settings.landing_root, source)
-                batch = _select_new(source, entries, manifest, self.run_id, self.now)
+                batch = _select(source, entries, manifest, self.run_id, self.now)
                 self.progress(f"{source.name}: {len(entries)} landing file(s), "
-                              f"{len(batch.new)} new")
+                              f"{len(batch.new)} new"
+                              + (f", {len(batch.replay)} held back before" if batch.replay
+                                 else ""))
                 batches.append(batch)
             self.report.skipped_files += sum(b.skipped for b in batches)
-            if any(b.new or b.settled for b in batches):
-                self._entity(entity, batches)
+            if any(b.new or b.replay or b.settled for b in batches):
+                work.append(_EntityBatch(entity, sources, batches))
+        try:
+            for item in work:
+                self._prepare(item)
+            blocked = any(item.gate is not None and not item.gate.success for item in work)
+            for item in work:
+                self._finish(item, publish=not blocked)
+        finally:
+            for item in work:
+                if item.classified is not None:
+                    item.classified.unpersist()
+        self.report.gates = [item.gate for item in work if item.gate is not None]
+        if self.report.gates:
+            self.delta.write(results_frame(self.spark, self.run_id, self.report.gates),
+                             DQ_RESULTS, run_id=self.run_id, step="ops")
+            self.report.docs_path = self.gates.docs_index()
         return self.report
 
-    # -- one entity ---------------------------------------------------------------------------
+    # -- phase 1 ------------------------------------------------------------------------------
 
-    def _entity(self, entity: Entity, batches: list[_SourceBatch]) -> None:
-        mode: WriteMode = "overwrite" if self.full_refresh else "append"
-        steps: list[ops.RunStep] = []
-        parsed_frames: list[DataFrame] = []
-        for batch in batches:
-            if not batch.new:
+    def _prepare(self, item: _EntityBatch) -> None:
+        parsed_frames = []
+        for batch in item.batches:
+            if not batch.files:
                 continue
-            timer = StepTimer(self.run_id, f"bronze.{batch.source.name}",
-                              str(bronze_table(batch.source.name)))
-            self.progress(f"bronze.{batch.source.name}: loading {len(batch.new)} file(s)")
-            raw = read_raw(self.spark, batch.source, batch.new)
-            bronze = raw.frame.transform(with_lineage(self.run_id, self.now))
             table = bronze_table(batch.source.name)
-            committed = self.delta.write(bronze, table, mode, run_id=self.run_id,
-                                         step="bronze")
-            steps.append(timer.finish(rows_in=committed.rows, rows_written=committed.rows,
-                                      table_version=committed.version))
-            rows = self.delta.read(table).where(F.col("ingest_run_id") == self.run_id)
+            if batch.new:
+                timer = StepTimer(self.run_id, f"bronze.{batch.source.name}", str(table))
+                self.progress(f"bronze.{batch.source.name}: loading {len(batch.new)} file(s)")
+                raw = read_raw(self.spark, batch.source, batch.new)
+                self.notes.update(raw.notes)
+                committed = self.delta.write(raw.frame.transform(
+                    with_lineage(self.run_id, self.now)), table, self.mode,
+                    run_id=self.run_id, step="bronze")
+                item.steps.append(timer.finish(rows_in=committed.rows,
+                                               rows_written=committed.rows,
+                                               table_version=committed.version))
+            rows = self.delta.read(table).where(self._rows_of(batch))
             parsed_frames.append(rows.transform(parse_fields(batch.source, self.references,
                                                              self.tokenize)))
-            self.notes.update(raw.notes)
-        file_rows: list[ops.IngestedFile] = [r for b in batches for r in b.settled]
-        if parsed_frames:
-            silver_steps, per_file = self._silver(entity, parsed_frames, mode)
-            steps += silver_steps
-            file_rows += self._file_records(batches, per_file)
-        self._record(file_rows, steps)
-
-    def _silver(self, entity: Entity, parsed_frames: list[DataFrame],
-                mode: WriteMode) -> tuple[list[ops.RunStep], dict[str, dict[str, int]]]:
-        timer = StepTimer(self.run_id, f"silver.{entity.name}", str(entity.table))
-        self.progress(f"silver.{entity.name}: validating and merging")
+        if not parsed_frames:
+            return
+        entity = item.entity
+        item.timer = StepTimer(self.run_id, f"silver.{entity.name}", str(entity.table))
+        self.progress(f"silver.{entity.name}: validating")
         parsed = parsed_frames[0]
         for other in parsed_frames[1:]:
             parsed = parsed.unionByName(other)
-        classified = parsed.transform(classify(entity.key)).persist(StorageLevel.MEMORY_AND_DISK)
-        try:
-            counts = classified.groupBy(SOURCE_FILE, OUTCOME).count().collect()
-            per_file: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-            for row in counts:
-                per_file[row[SOURCE_FILE]][row[OUTCOME]] += int(row["count"])
-            totals = {o: sum(f[o] for f in per_file.values())
-                      for o in (CLEAN, QUARANTINED, DUPLICATE)}
-            clean = entity.conform(classified.where(F.col(OUTCOME) == CLEAN))
-            quarantine = classified.transform(to_quarantine(entity.key))
-            self._scan_for_card_numbers({str(entity.table): clean,
-                                         str(entity.quarantine_table): quarantine})
-            q_commit = self.delta.write(quarantine, entity.quarantine_table, mode,
-                                        run_id=self.run_id, step="silver")
-            steps = []
-            if entity.current_key:
-                steps += self._publish_scd2(entity, clean, mode, timer, totals)
+        item.classified = (parsed.transform(classify(entity.key))
+                           .transform(with_card_number_flag)
+                           .persist(StorageLevel.MEMORY_AND_DISK))
+        per_file: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for row in item.classified.groupBy(SOURCE_FILE, OUTCOME).count().collect():
+            per_file[row[SOURCE_FILE]][row[OUTCOME]] += int(row["count"])
+        item.per_file = per_file
+        item.totals = {o: sum(f[o] for f in per_file.values())
+                       for o in (CLEAN, QUARANTINED, DUPLICATE)}
+        expectations = silver_expectations(entity, item.sources, self.settings.quality,
+                                           self.references)
+        item.gate = self.gates.validate(str(entity.table), item.classified, expectations,
+                                        self.run_id)
+        item.steps.append(StepTimer(self.run_id, f"gate.silver.{entity.name}",
+                                    str(entity.table)).finish(
+            outcome="passed" if item.gate.success else "failed",
+            rows_in=sum(item.totals.values()), message=f"{len(item.gate.failures)} of "
+            f"{len(item.gate.results)} expectations failed",
+            duration_s=item.gate.seconds))
+
+    def _rows_of(self, batch: _SourceBatch) -> Column:
+        """This run's Bronze rows of a source, plus the rows of files held back before."""
+        condition = F.col("ingest_run_id") == self.run_id
+        by_run: dict[str, list[str]] = defaultdict(list)
+        for file, run_id in batch.replay:
+            by_run[run_id].append(file.relative)
+        for run_id, paths in by_run.items():
+            condition = condition | ((F.col("ingest_run_id") == run_id)
+                                     & F.col(SOURCE_FILE).isin(*paths))
+        return condition
+
+    # -- phase 2 ------------------------------------------------------------------------------
+
+    def _finish(self, item: _EntityBatch, publish: bool) -> None:
+        entity = item.entity
+        file_rows = [r for b in item.batches for r in b.settled]
+        if item.classified is not None:
+            self._replace_quarantine(item)
+            if publish:
+                item.steps += self._publish(item)
             else:
-                steps.append(self._publish(entity, clean, mode, timer, totals))
-            steps.append(StepTimer(self.run_id, f"silver.{entity.name}_quarantine",
-                                   str(entity.quarantine_table)).finish(
-                rows_in=totals[QUARANTINED], rows_written=q_commit.rows,
-                table_version=q_commit.version))
-        finally:
-            classified.unpersist()
-        return steps, per_file
+                assert item.timer is not None
+                item.steps.append(item.timer.finish(
+                    outcome="blocked", rows_in=sum(item.totals.values()),
+                    rows_quarantined=item.totals[QUARANTINED],
+                    rows_duplicate=item.totals[DUPLICATE],
+                    message="a quality gate failed; nothing was published"))
+                self.progress(f"silver.{entity.name}: not published (quality gate)")
+            file_rows += self._file_records(item, publish)
+        self._record(file_rows, item.steps)
 
-    def _publish(self, entity: Entity, clean: DataFrame, mode: WriteMode, timer: StepTimer,
-                 totals: dict[str, int]) -> ops.RunStep:
-        rows_in = sum(totals.values())
-        if mode == "overwrite":
-            result = self.delta.write(clean, entity.table, "overwrite", run_id=self.run_id,
-                                      step="silver")
-            return timer.finish(rows_in=rows_in, rows_written=totals[CLEAN],
-                                rows_quarantined=totals[QUARANTINED],
-                                rows_duplicate=totals[DUPLICATE], rows_inserted=result.rows,
-                                table_version=result.version)
-        spec = MergeSpec(keys=entity.key, update_when=f"t.{ROW_HASH} <> s.{ROW_HASH}")
-        merged = self.delta.merge(clean, entity.table, spec, run_id=self.run_id, step="silver")
-        return timer.finish(rows_in=rows_in, rows_written=totals[CLEAN],
-                            rows_quarantined=totals[QUARANTINED],
-                            rows_duplicate=totals[DUPLICATE], rows_inserted=merged.inserted,
-                            rows_updated=merged.updated, table_version=merged.version)
+    def _replace_quarantine(self, item: _EntityBatch) -> None:
+        """Quarantine rows are evidence: written even when blocked, never twice on replay."""
+        assert item.classified is not None
+        entity = item.entity
+        table = entity.quarantine_table
+        if item.replayed and self.delta.exists(table):
+            by_run: dict[str, list[str]] = defaultdict(list)
+            for file, run_id in item.replayed:
+                by_run[run_id].append(file.relative)
+            predicate = " OR ".join(
+                f"(ingest_run_id = '{run_id}' AND source_file IN ("
+                + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "))"
+                for run_id, paths in by_run.items())
+            self.delta.delete(table, predicate, run_id=self.run_id, step="silver")
+        quarantine = item.classified.transform(to_quarantine(entity.key))
+        committed = self.delta.write(quarantine, table, self.mode, run_id=self.run_id,
+                                     step="silver")
+        item.steps.append(StepTimer(self.run_id, f"silver.{table.name}", str(table)).finish(
+            rows_in=item.totals[QUARANTINED], rows_written=committed.rows,
+            table_version=committed.version))
 
-    def _publish_scd2(self, entity: Entity, clean: DataFrame, mode: WriteMode, timer: StepTimer,
-                      totals: dict[str, int]) -> list[ops.RunStep]:
+    def _publish(self, item: _EntityBatch) -> list[ops.RunStep]:
+        assert item.classified is not None and item.timer is not None
+        entity, totals, timer = item.entity, item.totals, item.timer
+        self.progress(f"silver.{entity.name}: merging")
+        clean = entity.conform(item.classified.where(F.col(OUTCOME) == CLEAN))
+        counts: dict[str, Any] = {"rows_in": sum(totals.values()), "rows_written": totals[CLEAN],
+                  "rows_quarantined": totals[QUARANTINED], "rows_duplicate": totals[DUPLICATE]}
+        if not entity.current_key:
+            inserted, updated, version = self._upsert(clean, entity.table, entity.key)
+            return [timer.finish(**counts, rows_inserted=inserted, rows_updated=updated,
+                                 table_version=version)]
         history_table = entity.history_table
-        assert history_table is not None and entity.current_key is not None
+        assert history_table is not None
         history_schema = scd2.history_schema(entity.schema)
-        existing = (self.spark.createDataFrame([], history_schema) if mode == "overwrite"
+        existing = (self.spark.createDataFrame([], history_schema) if self.full_refresh
                     else self.delta.read_or_empty(history_table, history_schema))
         rebuilt = (clean.transform(scd2.build_history(existing, entity.current_key,
-                                                              entity.version_column))
+                                                      entity.version_column))
                    .select(*history_schema.fieldNames()))
-        history_timer = StepTimer(self.run_id, f"silver.{history_table.name}", str(history_table))
-        if mode == "overwrite":
-            h = self.delta.write(rebuilt, history_table, "overwrite", run_id=self.run_id,
-                                 step="silver")
-            h_ins, h_upd, h_version = h.rows, 0, h.version
-        else:
-            changed = (f"t.{ROW_HASH} <> s.{ROW_HASH} OR t.is_current <> s.is_current OR "
-                       "t.valid_to IS DISTINCT FROM s.valid_to")
-            m = self.delta.merge(rebuilt, history_table,
-                                 MergeSpec(keys=entity.key, update_when=changed),
-                                 run_id=self.run_id, step="silver")
-            h_ins, h_upd, h_version = m.inserted, m.updated, m.version
-        current = scd2.current_versions(self.delta.read(history_table)
-                                        .join(clean.select(*entity.current_key).distinct(),
-                                              list(entity.current_key), "left_semi"))
-        current = current.select(*entity.schema.fieldNames())
-        if mode == "overwrite":
-            c = self.delta.write(current, entity.table, "overwrite", run_id=self.run_id,
-                                 step="silver")
-            c_ins, c_upd, c_version = c.rows, 0, c.version
-        else:
-            m = self.delta.merge(current, entity.table,
-                                 MergeSpec(keys=entity.current_key,
-                                           update_when=f"t.{ROW_HASH} <> s.{ROW_HASH}"),
-                                 run_id=self.run_id, step="silver")
-            c_ins, c_upd, c_version = m.inserted, m.updated, m.version
-        rows_in = sum(totals.values())
-        return [
-            timer.finish(rows_in=rows_in, rows_written=totals[CLEAN],
-                         rows_quarantined=totals[QUARANTINED], rows_duplicate=totals[DUPLICATE],
-                         rows_inserted=c_ins, rows_updated=c_upd, table_version=c_version),
-            history_timer.finish(rows_in=totals[CLEAN], rows_written=totals[CLEAN],
-                                 rows_inserted=h_ins, rows_updated=h_upd,
-                                 table_version=h_version),
-        ]
+        history_timer = StepTimer(self.run_id, f"silver.{history_table.name}",
+                                  str(history_table))
+        changed = (f"t.{ROW_HASH} <> s.{ROW_HASH} OR t.is_current <> s.is_current OR "
+                   "t.valid_to IS DISTINCT FROM s.valid_to")
+        h_ins, h_upd, h_version = self._upsert(rebuilt, history_table, entity.key, changed)
+        current = (scd2.current_versions(self.delta.read(history_table)
+                                         .join(clean.select(*entity.current_key).distinct(),
+                                               list(entity.current_key), "left_semi"))
+                   .select(*entity.schema.fieldNames()))
+        c_ins, c_upd, c_version = self._upsert(current, entity.table, entity.current_key)
+        return [timer.finish(**counts, rows_inserted=c_ins, rows_updated=c_upd,
+                             table_version=c_version),
+                history_timer.finish(rows_in=totals[CLEAN], rows_written=totals[CLEAN],
+                                     rows_inserted=h_ins, rows_updated=h_upd,
+                                     table_version=h_version)]
 
-    def _scan_for_card_numbers(self, frames: dict[str, DataFrame]) -> None:
-        """Blocking: no Luhn-valid card number may reach a table outside Bronze."""
-        for table, frame in frames.items():
-            hits = pan_hits(frame)
-            if hits:
-                where = ", ".join(f"{column} ({count} rows)" for column, count in hits.items())
-                raise QualityGateError(f"card-number scan: {table} would hold card numbers in "
-                                       f"{where}; it was not published")
+    def _upsert(self, df: DataFrame, table, key: tuple[str, ...],
+                changed: str | None = None) -> tuple[int, int, int | None]:
+        """Overwrite on a full refresh, else merge on the key when the row changed."""
+        if self.full_refresh:
+            result = self.delta.write(df, table, "overwrite", run_id=self.run_id, step="silver")
+            return result.rows, 0, result.version
+        spec = MergeSpec(keys=key, update_when=changed or f"t.{ROW_HASH} <> s.{ROW_HASH}")
+        merged = self.delta.merge(df, table, spec, run_id=self.run_id, step="silver")
+        return merged.inserted, merged.updated, merged.version
 
-    def _file_records(self, batches: list[_SourceBatch],
-                      per_file: dict[str, dict[str, int]]) -> list[ops.IngestedFile]:
+    def _file_records(self, item: _EntityBatch, published: bool) -> list[ops.IngestedFile]:
         records = []
-        for batch in batches:
-            for file in batch.new:
-                counts = per_file.get(file.relative, {})
+        for batch in item.batches:
+            for file in batch.files:
+                counts = item.per_file.get(file.relative, {})
                 rows_in = sum(counts.values())
+                outcome = (ops.BLOCKED if not published
+                           else ops.LOADED if rows_in else ops.EMPTY)
                 records.append(ops.IngestedFile(
                     batch.source.name, file.relative, file.size, file.modified,
-                    file.content_hash, self.run_id, self.now,
-                    ops.LOADED if rows_in else ops.EMPTY, self.notes.get(file.relative), rows_in,
-                    counts.get(CLEAN, 0), counts.get(QUARANTINED, 0), counts.get(DUPLICATE, 0)))
+                    file.content_hash, self.run_id, self.now, outcome,
+                    self.notes.get(file.relative), rows_in, counts.get(CLEAN, 0),
+                    counts.get(QUARANTINED, 0), counts.get(DUPLICATE, 0)))
         return records
 
     def _record(self, files: list[ops.IngestedFile], steps: list[ops.RunStep]) -> None:

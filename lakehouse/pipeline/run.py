@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from lakehouse.errors import LakeLockedError
+from lakehouse.errors import LakeLockedError, QualityGateError
 from lakehouse.io.lake import Lake
 from lakehouse.ops.tables import IngestedFile, RunStep
+from lakehouse.quality.gates import GateResult
 
 Progress = Callable[[str], None]
 
@@ -60,10 +61,28 @@ class RunReport:
     steps: list[RunStep] = field(default_factory=list)
     files: list[IngestedFile] = field(default_factory=list)
     skipped_files: int = 0
+    gates: list[GateResult] = field(default_factory=list)
+    docs_path: str | None = None
 
     @property
     def nothing_new(self) -> bool:
-        return not self.files
+        return not self.files and not self.gates
+
+    @property
+    def blocked(self) -> bool:
+        return any(not gate.success for gate in self.gates)
+
+    def raise_if_blocked(self) -> None:
+        """Exit code 2 for the command line and Glue: a gate held the batch back."""
+        if not self.blocked:
+            return
+        failures = [f for gate in self.gates for f in gate.failures]
+        tables = sorted({f.table for f in failures})
+        docs = f"; Data Docs: {self.docs_path}" if self.docs_path else ""
+        raise QualityGateError(
+            f"quality gate blocked publishing {', '.join(tables)} ({len(failures)} "
+            f"expectation(s) failed; details in ops.dq_results{docs})",
+            details=[f.describe() for f in failures])
 
     def summary(self) -> str:
         if self.nothing_new:
@@ -77,6 +96,10 @@ class RunReport:
                 f"quarantined {step.rows_quarantined:>6}  duplicates {step.rows_duplicate:>5}  "
                 f"{step.duration_s:6.1f}s  {step.outcome}"
                 + (f" (v{step.table_version})" if step.table_version is not None else ""))
+        for gate in self.gates:
+            state = "passed" if gate.success else f"FAILED ({len(gate.failures)})"
+            lines.append(f"  gate {gate.table:<26} {len(gate.results):>3} expectations "
+                         f"{gate.seconds:6.1f}s  {state}")
         problems = [f for f in self.files if f.note]
         for item in problems[:10]:
             lines.append(f"  note: {item.path}: {item.outcome}: {item.note}")
@@ -96,8 +119,9 @@ class StepTimer:
     def finish(self, *, outcome: str = "ok", rows_in: int = 0, rows_written: int = 0,
                rows_quarantined: int = 0, rows_duplicate: int = 0, rows_inserted: int = 0,
                rows_updated: int = 0, table_version: int | None = None,
-               message: str | None = None) -> RunStep:
+               message: str | None = None, duration_s: float | None = None) -> RunStep:
+        elapsed = time.perf_counter() - self._start if duration_s is None else duration_s
         return RunStep(self.run_id, self.step, self.table, self.started_at,
-                       round(time.perf_counter() - self._start, 3), outcome, rows_in,
+                       round(elapsed, 3), outcome, rows_in,
                        rows_written, rows_quarantined, rows_duplicate, rows_inserted,
                        rows_updated, table_version, message)

@@ -150,3 +150,12 @@ def test_delta_spark_reads_what_delta_rs_wrote(spark, lake):
     rs = DeltaRsIO(spark, lake)
     rs.write(frame(spark, ("a", "1.00", 1)), TABLE)
     assert DeltaSparkIO(spark, lake).read(TABLE).count() == 1
+
+
+def test_delete_by_predicate(spark, delta):
+    delta.write(frame(spark, ("a", "1.00", 1), ("b", "2.00", 2), ("c", "3.00", 3)), TABLE)
+    version = delta.delete(TABLE, "id IN ('a', 'c')", run_id="d1")
+    assert version == 1
+    assert [r.id for r in delta.read(TABLE).collect()] == ["b"]
+    assert delta.delete(TABLE, "id = 'zzz'") is None, "deleting nothing commits nothing"
+    assert delta.version(TABLE) == 1

@@ -64,6 +64,10 @@ def test_new_layout_needs_only_yaml(spark, tmp_path: Path):
     for other in ("transactions", "customers", "loans"):
         (conf / "sources" / f"{other}.yaml").unlink()
     (conf / "sources" / "acme_cards.yaml").write_text(ACME_YAML)
+    settings_file = conf / "lakehouse.yaml"
+    # a partner's small file may reject more than the default share (a per-source limit)
+    settings_file.write_text(settings_file.read_text().replace(
+        "    default: 0.10", "    default: 0.10\n    acme_cards: 0.50"))
     landing = tmp_path / "landing" / "acme_cards" / "2024" / "03"
     landing.mkdir(parents=True)
     card = pan("4000")

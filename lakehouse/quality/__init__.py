@@ -1,0 +1,1 @@
+"""Data-quality gates (Great Expectations) in front of every Silver and Gold commit."""

@@ -1,0 +1,180 @@
+"""Quality gates: one Great Expectations suite run per table per batch, before the commit.
+
+A gate validates a Spark DataFrame against the expectations defined next to the table it guards
+(``lakehouse/silver/expectations.py``, ``lakehouse/gold/expectations.py``), records every result
+for ``ops.dq_results`` and renders Data Docs under ``<lake>/_quality``. A failing gate blocks the
+table's commit; the pipeline then exits with code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
+
+from lakehouse.io.lake import Lake, TableId
+from lakehouse.pii.card import redact_pans
+
+if TYPE_CHECKING:
+    from great_expectations.expectations import Expectation
+
+log = logging.getLogger(__name__)
+
+DQ_RESULTS = TableId("ops", "dq_results")
+DQ_RESULTS_SCHEMA = T.StructType([
+    T.StructField("run_id", T.StringType()),
+    T.StructField("table", T.StringType()),
+    T.StructField("expectation", T.StringType()),
+    T.StructField("column", T.StringType()),
+    T.StructField("success", T.BooleanType()),
+    T.StructField("observed_value", T.StringType()),
+    T.StructField("unexpected_count", T.LongType()),
+    T.StructField("unexpected_percent", T.DoubleType()),
+    T.StructField("element_count", T.LongType()),
+    T.StructField("validated_at", T.TimestampType()),
+])
+_MAX_OBSERVED = 500
+
+
+@dataclass(frozen=True)
+class ExpectationResult:
+    table: str
+    expectation: str
+    column: str | None
+    success: bool
+    observed: str | None
+    unexpected_count: int | None
+    unexpected_percent: float | None
+    element_count: int | None
+
+    def describe(self) -> str:
+        what = f"{self.expectation}({self.column})" if self.column else self.expectation
+        details = []
+        if self.observed is not None:
+            details.append(f"observed {self.observed}")
+        if self.unexpected_count:
+            percent = f" ({self.unexpected_percent:.2f}%)" if self.unexpected_percent else ""
+            details.append(f"{self.unexpected_count} unexpected{percent}")
+        return f"{self.table}: {what} failed" + (f": {', '.join(details)}" if details else "")
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """The outcome of one table's gate."""
+
+    table: str
+    results: tuple[ExpectationResult, ...]
+    seconds: float
+
+    @property
+    def success(self) -> bool:
+        return all(r.success for r in self.results)
+
+    @property
+    def failures(self) -> list[ExpectationResult]:
+        return [r for r in self.results if not r.success]
+
+
+@dataclass
+class GateRecord:
+    """Every gate of a run, for ops.dq_results and the command line."""
+
+    gates: list[GateResult] = field(default_factory=list)
+    docs_path: str | None = None
+
+    @property
+    def failures(self) -> list[ExpectationResult]:
+        return [f for g in self.gates for f in g.failures]
+
+    @property
+    def seconds(self) -> float:
+        return sum(g.seconds for g in self.gates)
+
+
+def _short(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return redact_pans(text)[:_MAX_OBSERVED]
+
+
+class QualityGates:
+    """A Great Expectations file context kept with the lake (results and Data Docs)."""
+
+    def __init__(self, lake: Lake) -> None:
+        os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no network calls, ever
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        self._gx = gx
+        root = (f"{lake.root}/_quality" if lake.is_local
+                else os.path.join(os.environ.get("TMPDIR", "/tmp"), "lakehouse_quality"))
+        self.context = gx.get_context(mode="file", project_root_dir=root)
+        self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        try:
+            self.datasource: Any = self.context.data_sources.get("lakehouse")
+        except (KeyError, ValueError):
+            self.datasource = self.context.data_sources.add_spark("lakehouse")
+
+    def _batch_definition(self, name: str) -> Any:
+        try:
+            asset = self.datasource.get_asset(name)
+        except LookupError:
+            asset = self.datasource.add_dataframe_asset(name)
+        try:
+            return asset.get_batch_definition("batch")
+        except (KeyError, ValueError, LookupError):
+            return asset.add_batch_definition_whole_dataframe("batch")
+
+    def validate(self, table: str, df: DataFrame, expectations: list[Expectation],
+                 run_id: str) -> GateResult:
+        """Run one suite over ``df``; Data Docs are updated with the result."""
+        gx = self._gx
+        started = time.perf_counter()
+        suite = gx.ExpectationSuite(name=table, expectations=expectations)
+        suite = self.context.suites.add_or_update(suite)
+        definition = self.context.validation_definitions.add_or_update(
+            gx.ValidationDefinition(name=table, data=self._batch_definition(table), suite=suite))
+        checkpoint = self.context.checkpoints.add_or_update(gx.Checkpoint(
+            name=table, validation_definitions=[definition],
+            actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs")],
+            result_format={"result_format": "SUMMARY"}))
+        outcome = checkpoint.run(batch_parameters={"dataframe": df},
+                                 run_id=gx.core.run_identifier.RunIdentifier(run_name=run_id))
+        results = []
+        for validation in outcome.run_results.values():
+            for item in validation.results:
+                config = item.expectation_config
+                assert config is not None  # every result carries its expectation
+                result = item.result or {}
+                column = config.kwargs.get("column") or (
+                    ",".join(config.kwargs["column_list"]) if "column_list" in config.kwargs
+                    else None)
+                results.append(ExpectationResult(
+                    table, config.type, column, bool(item.success),
+                    _short(result.get("observed_value")), result.get("unexpected_count"),
+                    result.get("unexpected_percent"), result.get("element_count")))
+        gate = GateResult(table, tuple(results), round(time.perf_counter() - started, 3))
+        log.info("gate %s: %s in %.1fs", table, "passed" if gate.success else "FAILED",
+                 gate.seconds)
+        return gate
+
+    def docs_index(self) -> str | None:
+        sites = self.context.get_docs_sites_urls()
+        url = sites[0].get("site_url") if sites else None
+        return url.removeprefix("file://") if url else None
+
+
+def results_frame(spark: SparkSession, run_id: str, gates: list[GateResult]) -> DataFrame:
+    now = datetime.now(UTC)
+    rows = [(run_id, r.table, r.expectation, r.column, r.success, r.observed,
+             r.unexpected_count, r.unexpected_percent, r.element_count, now)
+            for g in gates for r in g.results]
+    return spark.createDataFrame(rows, DQ_RESULTS_SCHEMA)
