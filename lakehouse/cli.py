@@ -16,6 +16,7 @@ from pathlib import Path
 
 from lakehouse.errors import LakehouseError
 from lakehouse.pii.card import redact_pans
+from lakehouse.pipeline.run import RunReport
 
 log = logging.getLogger("lakehouse")
 
@@ -56,27 +57,28 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace, progress: _Progress) -> int:
-    from lakehouse.pipeline.bronze_to_silver import bronze_to_silver
+def _run(args: argparse.Namespace, progress: _Progress) -> RunReport:
+    from lakehouse.pipeline.workflow import run_workflow
 
     settings = _settings(args)
     if not Path(settings.landing_root).is_dir() and "://" not in settings.landing_root:
         raise LakehouseError(f"landing folder not found: {settings.landing_root} "
                              "(create it, pass --landing, or run 'lakehouse generate')")
     progress(f"lake {settings.lake_root}, landing {settings.landing_root}")
-    report = bronze_to_silver(settings, full_refresh=args.full_refresh, progress=progress)
+    report = run_workflow(settings, full_refresh=args.full_refresh, progress=progress)
     print(report.summary())
     report.raise_if_blocked()
-    return 0
+    return report
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    return _run(args, _Progress(args.quiet))
+    _run(args, _Progress(args.quiet))
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from lakehouse.generate import generate
-    from lakehouse.report import silver_report
+    from lakehouse.report import demo_report
 
     progress = _Progress(args.quiet)
     landing = Path(_settings(args).landing_root)
@@ -86,9 +88,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
                        defect_rate=args.defect_rate)
     print(summary.describe())
     args.full_refresh = False
-    _run(args, progress)
-    print(silver_report(_settings(args)))
+    report = _run(args, progress)
+    docs = report.docs_path or _existing_docs(_settings(args).lake_root)
+    print(demo_report(_settings(args), docs))
     return 0
+
+
+def _existing_docs(lake_root: str) -> str | None:
+    index = Path(lake_root) / "_quality" / "gx" / "uncommitted" / "data_docs" / "local_site" / \
+        "index.html"
+    return str(index.resolve()) if index.exists() else None
 
 
 def cmd_history(args: argparse.Namespace) -> int:
@@ -162,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--start", type=_date, default=date(2024, 1, 1), help="first day (YYYY-MM-DD)")
     gen.set_defaults(func=cmd_generate)
 
-    run = sub.add_parser("run", help="promote new landing files: Bronze -> Silver")
+    run = sub.add_parser("run", help="promote new landing files: Bronze -> Silver -> Gold")
     _add_location_flags(run)
     run.add_argument("--full-refresh", action="store_true",
                      help="reprocess every landing file and rebuild the tables")

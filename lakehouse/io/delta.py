@@ -83,14 +83,17 @@ class HistoryEntry:
     run_id: str | None
     step: str | None
     metrics: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict)  # lakehouse.* commit metadata
 
 
 class SchemaMismatchError(LakehouseError):
     """A write's columns or types differ from the table's."""
 
 
-def commit_metadata(run_id: str | None, step: str | None) -> dict[str, str]:
-    meta = {"lakehouse.run_id": run_id, "lakehouse.step": step}
+def commit_metadata(run_id: str | None, step: str | None,
+                    extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    meta = {"lakehouse.run_id": run_id, "lakehouse.step": step,
+            **{f"lakehouse.{k}": v for k, v in (extra or {}).items()}}
     return {k: v for k, v in meta.items() if v}
 
 
@@ -154,7 +157,8 @@ class DeltaIO(ABC):
 
     @abstractmethod
     def write(self, df: DataFrame, table: TableId, mode: WriteMode = "append", *,
-              run_id: str | None = None, step: str | None = None) -> CommitResult:
+              run_id: str | None = None, step: str | None = None,
+              metadata: Mapping[str, str] | None = None) -> CommitResult:
         """Append or overwrite; creates the table on first write."""
 
     @abstractmethod
@@ -343,7 +347,8 @@ class DeltaRsIO(DeltaIO):
         return actions, rows
 
     def write(self, df: DataFrame, table: TableId, mode: WriteMode = "append", *,
-              run_id: str | None = None, step: str | None = None) -> CommitResult:
+              run_id: str | None = None, step: str | None = None,
+              metadata: Mapping[str, str] | None = None) -> CommitResult:
         from deltalake import CommitProperties, Schema
         from deltalake.transaction import create_table_with_add_actions
 
@@ -359,7 +364,7 @@ class DeltaRsIO(DeltaIO):
         df.select(*schema.fieldNames()).write.mode("errorifexists").parquet(
             spark_path(folder))
         actions, rows = self._add_actions(table, folder, schema)
-        properties = CommitProperties(custom_metadata=commit_metadata(run_id, step))
+        properties = CommitProperties(custom_metadata=commit_metadata(run_id, step, metadata))
         if not exists:
             create_table_with_add_actions(uri, Schema.from_json(schema.json()), actions,
                                           mode="error", commit_properties=properties)
@@ -490,18 +495,20 @@ class DeltaSparkIO(DeltaIO):
                                    _as_datetime(as_of).strftime("%Y-%m-%d %H:%M:%S.%f"))
         return reader.load(self._path(table))
 
-    def _user_metadata(self, run_id: str | None, step: str | None) -> str:
-        return json.dumps(commit_metadata(run_id, step), separators=(",", ":"))
+    def _user_metadata(self, run_id: str | None, step: str | None,
+                       extra: Mapping[str, str] | None = None) -> str:
+        return json.dumps(commit_metadata(run_id, step, extra), separators=(",", ":"))
 
     def write(self, df: DataFrame, table: TableId, mode: WriteMode = "append", *,
-              run_id: str | None = None, step: str | None = None) -> CommitResult:
+              run_id: str | None = None, step: str | None = None,
+              metadata: Mapping[str, str] | None = None) -> CommitResult:
         exists = self.exists(table)
         if exists:
             self._check_schema(table, df)
             df = df.select(*self.schema(table).fieldNames())
         before = self.version(table)
         (df.write.format("delta").mode(mode)
-           .option("userMetadata", self._user_metadata(run_id, step))
+           .option("userMetadata", self._user_metadata(run_id, step, metadata))
            .save(self._path(table)))
         after = self.version(table)
         if after == before:
@@ -565,6 +572,7 @@ class DeltaSparkIO(DeltaIO):
                 run_id=meta.get("lakehouse.run_id"),
                 step=meta.get("lakehouse.step"),
                 metrics=dict(row["operationMetrics"] or {}),
+                metadata={k: str(v) for k, v in meta.items() if k.startswith("lakehouse.")},
             ))
         return entries
 

@@ -11,6 +11,7 @@ writes nothing at all.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -156,7 +157,7 @@ class _EntityBatch:
     per_file: dict[str, dict[str, int]] = field(default_factory=dict)
     totals: dict[str, int] = field(default_factory=dict)
     gate: GateResult | None = None
-    timer: StepTimer | None = None
+    prepare_seconds: float = 0.0  # parse, classify and count (phase 1), gate excluded
 
     @property
     def replayed(self) -> list[tuple[LandingFile, str]]:
@@ -187,6 +188,11 @@ class BronzeToSilver:
     def gates(self) -> QualityGates:
         if self._gates is None:
             self._gates = QualityGates(self.lake)
+        return self._gates
+
+    @property
+    def started_gates(self) -> QualityGates | None:
+        """The gates' context if this run needed one (later steps reuse it)."""
         return self._gates
 
     @property
@@ -259,7 +265,7 @@ class BronzeToSilver:
         if not parsed_frames:
             return
         entity = item.entity
-        item.timer = StepTimer(self.run_id, f"silver.{entity.name}", str(entity.table))
+        started = time.perf_counter()
         self.progress(f"silver.{entity.name}: validating")
         parsed = parsed_frames[0]
         for other in parsed_frames[1:]:
@@ -273,6 +279,7 @@ class BronzeToSilver:
         item.per_file = per_file
         item.totals = {o: sum(f[o] for f in per_file.values())
                        for o in (CLEAN, QUARANTINED, DUPLICATE)}
+        item.prepare_seconds = time.perf_counter() - started
         expectations = silver_expectations(entity, item.sources, self.settings.quality,
                                            self.references)
         item.gate = self.gates.validate(str(entity.table), item.classified, expectations,
@@ -305,8 +312,7 @@ class BronzeToSilver:
             if publish:
                 item.steps += self._publish(item)
             else:
-                assert item.timer is not None
-                item.steps.append(item.timer.finish(
+                item.steps.append(self._silver_timer(item).finish(
                     outcome="blocked", rows_in=sum(item.totals.values()),
                     rows_quarantined=item.totals[QUARANTINED],
                     rows_duplicate=item.totals[DUPLICATE],
@@ -336,9 +342,14 @@ class BronzeToSilver:
             rows_in=item.totals[QUARANTINED], rows_written=committed.rows,
             table_version=committed.version))
 
+    def _silver_timer(self, item: _EntityBatch) -> StepTimer:
+        """Times the Silver step: its share of phase 1 plus what follows from now."""
+        return StepTimer(self.run_id, f"silver.{item.entity.name}", str(item.entity.table),
+                         already=item.prepare_seconds)
+
     def _publish(self, item: _EntityBatch) -> list[ops.RunStep]:
-        assert item.classified is not None and item.timer is not None
-        entity, totals, timer = item.entity, item.totals, item.timer
+        assert item.classified is not None
+        entity, totals, timer = item.entity, item.totals, self._silver_timer(item)
         self.progress(f"silver.{entity.name}: merging")
         clean = entity.conform(item.classified.where(F.col(OUTCOME) == CLEAN))
         counts: dict[str, Any] = {"rows_in": sum(totals.values()), "rows_written": totals[CLEAN],

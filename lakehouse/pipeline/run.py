@@ -111,10 +111,10 @@ class RunReport:
 class StepTimer:
     """Measures one step; ``finish`` turns it into a run-log row."""
 
-    def __init__(self, run_id: str, step: str, table: str) -> None:
+    def __init__(self, run_id: str, step: str, table: str, already: float = 0.0) -> None:
         self.run_id, self.step, self.table = run_id, step, table
         self.started_at = datetime.now(UTC)
-        self._start = time.perf_counter()
+        self._start = time.perf_counter() - already
 
     def finish(self, *, outcome: str = "ok", rows_in: int = 0, rows_written: int = 0,
                rows_quarantined: int = 0, rows_duplicate: int = 0, rows_inserted: int = 0,

@@ -23,7 +23,7 @@ def _where(**equals: str) -> dict[str, Any]:
     from great_expectations.expectations.row_conditions import Column
 
     conditions = [Column(name) == value for name, value in equals.items()]
-    condition = conditions[0]
+    condition: Any = conditions[0]
     for other in conditions[1:]:
         condition = condition & other
     return {"row_condition": condition}

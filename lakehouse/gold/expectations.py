@@ -1,0 +1,121 @@
+"""Gold gates: shape, ranges, the card-number scan, and totals that reconcile exactly with Silver.
+
+Each gate validates the Gold frame joined with figures computed independently from Silver, so a
+wrong join, a lost or doubled transaction, or a rounding drift fails the gate before the commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from lakehouse.gold.build import (
+    CUSTOMER_MONTHLY_SPEND,
+    CUSTOMER_SUMMARY,
+    FRAUD_DAILY,
+    LOAN_DEFAULT_FEATURES,
+)
+from lakehouse.io.lake import TableId
+from lakehouse.pii.columns import CARD_NUMBER_FOUND, with_card_number_flag
+
+
+@dataclass(frozen=True)
+class SilverTotals:
+    """Figures computed straight from Silver, for reconciliation."""
+
+    transactions: int
+    spend_cents: int
+    customers: int
+    loans: int
+
+    @classmethod
+    def of(cls, enriched_transactions: DataFrame, customers: DataFrame,
+           loans: DataFrame) -> SilverTotals:
+        tx = enriched_transactions.agg(F.count("*").alias("n"),
+                                       F.sum(_cents("amount")).alias("cents")).collect()[0]
+        keys = (customers.select(F.col("customer_id").alias("k"))
+                .union(enriched_transactions.select(F.col("customer_key").alias("k")))
+                .distinct().count())
+        return cls(int(tx["n"]), int(tx["cents"] or 0), keys,
+                   loans.select("loan_id").distinct().count())
+
+
+def _cents(column: str) -> Column:
+    return (F.col(column) * 100).cast("long")
+
+
+def _non_negative(*columns: str) -> list[Any]:
+    import great_expectations.expectations as gxe
+
+    return [gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0) for c in columns]
+
+
+def _sum_equals(column: str, value: int) -> Any:
+    import great_expectations.expectations as gxe
+
+    return gxe.ExpectColumnSumToBeBetween(column=column, min_value=value, max_value=value)
+
+
+def _no_card_numbers() -> Any:
+    import great_expectations.expectations as gxe
+
+    return gxe.ExpectColumnValuesToBeInSet(column=CARD_NUMBER_FOUND, value_set=[False])
+
+
+def gold_gates(gold: dict[TableId, DataFrame], enriched_transactions: DataFrame,
+               totals: SilverTotals) -> dict[TableId, tuple[DataFrame, list[Any]]]:
+    """For each Gold table: the frame to validate and its expectations."""
+    import great_expectations.expectations as gxe
+
+    per_customer = enriched_transactions.groupBy("customer_key").agg(
+        F.count("*").alias("silver_txn_count"),
+        F.sum("amount").alias("silver_total_spend"))
+    summary = (gold[CUSTOMER_SUMMARY].join(per_customer, "customer_key", "left")
+               .withColumn("silver_txn_count", F.coalesce("silver_txn_count", F.lit(0)))
+               .withColumn("silver_total_spend",
+                           F.coalesce("silver_total_spend", F.lit(0)).cast("decimal(18,2)"))
+               .withColumn("spend_cents", _cents("total_spend"))
+               .transform(with_card_number_flag))
+    monthly = (gold[CUSTOMER_MONTHLY_SPEND].withColumn("spend_cents", _cents("spend"))
+               .transform(with_card_number_flag))
+    fraud = (gold[FRAUD_DAILY].withColumn("amount_cents", _cents("amount"))
+             .transform(with_card_number_flag))
+    loans = gold[LOAN_DEFAULT_FEATURES].transform(with_card_number_flag)
+    return {
+        CUSTOMER_SUMMARY: (summary, [
+            gxe.ExpectColumnValuesToNotBeNull(column="customer_key"),
+            gxe.ExpectColumnValuesToBeUnique(column="customer_key"),
+            gxe.ExpectTableRowCountToEqual(value=totals.customers),
+            *_non_negative("txn_count", "total_spend", "fraud_count", "fraud_amount",
+                           "reward_points", "loan_count", "loans_outstanding"),
+            gxe.ExpectColumnPairValuesToBeEqual(column_A="txn_count",
+                                                column_B="silver_txn_count"),
+            gxe.ExpectColumnPairValuesToBeEqual(column_A="total_spend",
+                                                column_B="silver_total_spend"),
+            _sum_equals("txn_count", totals.transactions),
+            _sum_equals("spend_cents", totals.spend_cents),
+            _no_card_numbers()]),
+        CUSTOMER_MONTHLY_SPEND: (monthly, [
+            gxe.ExpectCompoundColumnsToBeUnique(column_list=["customer_key", "month",
+                                                             "category"]),
+            *_non_negative("txn_count", "spend", "reward_points"),
+            _sum_equals("txn_count", totals.transactions),
+            _sum_equals("spend_cents", totals.spend_cents),
+            _no_card_numbers()]),
+        FRAUD_DAILY: (fraud, [
+            gxe.ExpectCompoundColumnsToBeUnique(column_list=["trans_date", "category", "state"]),
+            gxe.ExpectColumnValuesToBeBetween(column="fraud_rate", min_value=0, max_value=1),
+            *_non_negative("txn_count", "fraud_count", "amount", "fraud_amount"),
+            _sum_equals("txn_count", totals.transactions),
+            _sum_equals("amount_cents", totals.spend_cents),
+            _no_card_numbers()]),
+        LOAN_DEFAULT_FEATURES: (loans, [
+            gxe.ExpectColumnValuesToBeUnique(column="loan_id"),
+            gxe.ExpectTableRowCountToEqual(value=totals.loans),
+            gxe.ExpectColumnValuesToNotBeNull(column="defaulted"),
+            *_non_negative("principal", "card_txn_count", "card_spend"),
+            _no_card_numbers()]),
+    }

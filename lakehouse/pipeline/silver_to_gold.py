@@ -1,0 +1,131 @@
+"""Silver -> Gold: every Gold table rebuilt from one pinned Silver snapshot, behind gates.
+
+Gold is rebuilt only when a Silver table changed since the last build (the Silver versions each
+build read are kept in the Gold commits' metadata), so a run with nothing new commits nothing.
+All four tables are validated before any is written; a failing gate leaves every Gold table at
+its previous version.
+"""
+
+from __future__ import annotations
+
+import json
+
+from pyspark import StorageLevel
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from lakehouse.config import Settings
+from lakehouse.gold.build import (
+    CUSTOMER_SUMMARY,
+    GOLD_TABLES,
+    SILVER_INPUTS,
+    SilverSnapshot,
+    build_gold,
+    enriched_transactions,
+)
+from lakehouse.gold.expectations import SilverTotals, gold_gates
+from lakehouse.gold.rewards import load_rules
+from lakehouse.io.delta import delta_io
+from lakehouse.io.lake import Lake
+from lakehouse.ops import tables as ops
+from lakehouse.pipeline.run import Progress, RunReport, StepTimer, lake_lock, new_run_id
+from lakehouse.quality.gates import DQ_RESULTS, QualityGates, results_frame
+from lakehouse.runtime.spark import get_spark
+
+INPUTS_KEY = "inputs"
+
+
+class SilverToGold:
+    def __init__(self, settings: Settings, spark: SparkSession, report: RunReport, *,
+                 progress: Progress, gates: QualityGates | None = None,
+                 full_refresh: bool = False) -> None:
+        self.settings = settings
+        self.spark = spark
+        self.lake = Lake.at(settings.lake_root)
+        self.delta = delta_io(spark, self.lake)
+        self.report = report
+        self.progress = progress
+        self._gates = gates
+        self.full_refresh = full_refresh
+
+    @property
+    def gates(self) -> QualityGates:
+        if self._gates is None:
+            self._gates = QualityGates(self.lake)
+        return self._gates
+
+    def _last_inputs(self) -> str | None:
+        if not all(self.delta.exists(t) for t in GOLD_TABLES):
+            return None
+        history = self.delta.history(CUSTOMER_SUMMARY, 1)
+        return history[0].metadata.get(f"lakehouse.{INPUTS_KEY}") if history else None
+
+    def run(self) -> None:
+        versions = {str(t): self.delta.version(t) for t in SILVER_INPUTS}
+        missing = [t for t, v in versions.items() if v is None]
+        if missing:
+            self.progress(f"gold: skipped, Silver has no {', '.join(missing)} yet")
+            return
+        inputs = json.dumps(versions, sort_keys=True)
+        if inputs == self._last_inputs() and not self.full_refresh:
+            self.progress("gold: Silver unchanged since the last build; nothing to do")
+            return
+        run_id = self.report.run_id
+        timer = StepTimer(run_id, "gold.build", "gold.*")
+        self.progress("gold: building from " + ", ".join(f"{t}@v{v}"
+                                                         for t, v in versions.items()))
+        read = {str(t): self.delta.read(t, version=versions[str(t)]) for t in SILVER_INPUTS}
+        silver = SilverSnapshot(read["silver.transactions"], read["silver.customers"],
+                                read["silver.customers_history"], read["silver.loans"],
+                                load_rules(self.spark, self.settings.reference_dir /
+                                           "reward_rules.csv"))
+        enriched = enriched_transactions(silver).persist(StorageLevel.MEMORY_AND_DISK)
+        gold = {}
+        try:
+            as_of = silver.transactions.agg(F.max("trans_date")).collect()[0][0]
+            gold = {t: df.persist(StorageLevel.MEMORY_AND_DISK)
+                    for t, df in build_gold(silver, as_of).items()}
+            totals = SilverTotals.of(enriched, silver.customers, silver.loans)
+            results, steps = [], []
+            for table, (frame, expectations) in gold_gates(gold, enriched, totals).items():
+                gate = self.gates.validate(str(table), frame, expectations, run_id)
+                results.append(gate)
+                steps.append(StepTimer(run_id, f"gate.{table}", str(table)).finish(
+                    outcome="passed" if gate.success else "failed", duration_s=gate.seconds,
+                    message=f"{len(gate.failures)} of {len(gate.results)} expectations "
+                            "failed"))
+            self.report.gates += results
+            if all(g.success for g in results):
+                for table, frame in gold.items():
+                    step = StepTimer(run_id, str(table), str(table))
+                    self.progress(f"{table}: writing")
+                    committed = self.delta.write(frame, table, "overwrite", run_id=run_id,
+                                                 step="gold", metadata={INPUTS_KEY: inputs})
+                    steps.append(step.finish(rows_in=committed.rows,
+                                             rows_written=committed.rows,
+                                             table_version=committed.version))
+            else:
+                steps.append(timer.finish(outcome="blocked", message="a Gold quality gate "
+                                          "failed; every Gold table keeps its previous version"))
+                self.progress("gold: not published (quality gate)")
+            self.delta.write(results_frame(self.spark, run_id, results), DQ_RESULTS,
+                             run_id=run_id, step="ops")
+            self.delta.write(ops.to_frame(self.spark, steps, ops.RUN_LOG_SCHEMA), ops.RUN_LOG,
+                             run_id=run_id, step="ops")
+            self.report.steps += steps
+            self.report.docs_path = self.gates.docs_index()
+        finally:
+            enriched.unpersist()
+            for frame in gold.values():
+                frame.unpersist()
+
+
+def silver_to_gold(settings: Settings, *, progress: Progress = lambda _: None,
+                   spark: SparkSession | None = None, full_refresh: bool = False) -> RunReport:
+    """Rebuild Gold when Silver changed, under the lake lock (the Glue job's entry)."""
+    lake = Lake.at(settings.lake_root)
+    with lake_lock(lake):
+        report = RunReport(new_run_id())
+        SilverToGold(settings, spark or get_spark(settings.spark), report, progress=progress,
+                     full_refresh=full_refresh).run()
+        return report
