@@ -428,13 +428,16 @@ class DeltaRsIO(DeltaIO):
         self._require(table)
         entries = []
         for item in self._table(table).history(limit):
+            # delta-rs keeps custom metadata at the top level, delta-spark in userMetadata
+            meta = {**_user_metadata(item.get("userMetadata")), **item}
             entries.append(HistoryEntry(
                 version=int(item["version"]),
                 timestamp=datetime.fromtimestamp(item["timestamp"] / 1000, tz=UTC),
                 operation=str(item.get("operation", "")),
-                run_id=item.get("lakehouse.run_id"),
-                step=item.get("lakehouse.step"),
+                run_id=meta.get("lakehouse.run_id"),
+                step=meta.get("lakehouse.step"),
                 metrics=dict(item.get("operationMetrics") or {}),
+                metadata={k: str(v) for k, v in meta.items() if k.startswith("lakehouse.")},
             ))
         return entries
 

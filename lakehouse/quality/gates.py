@@ -98,6 +98,17 @@ class GateRecord:
         return sum(g.seconds for g in self.gates)
 
 
+def _columns_of(kwargs: dict[str, Any]) -> str | None:
+    """The column(s) an expectation is about: one, a pair (A,B) or a list."""
+    if kwargs.get("column"):
+        return str(kwargs["column"])
+    if kwargs.get("column_A"):
+        return f"{kwargs['column_A']},{kwargs['column_B']}"
+    if kwargs.get("column_list"):
+        return ",".join(kwargs["column_list"])
+    return None
+
+
 def _short(value: Any) -> str | None:
     if value is None:
         return None
@@ -156,9 +167,7 @@ class QualityGates:
                 config = item.expectation_config
                 assert config is not None  # every result carries its expectation
                 result = item.result or {}
-                column = config.kwargs.get("column") or (
-                    ",".join(config.kwargs["column_list"]) if "column_list" in config.kwargs
-                    else None)
+                column = _columns_of(config.kwargs)
                 results.append(ExpectationResult(
                     table, config.type, column, bool(item.success),
                     _short(result.get("observed_value")), result.get("unexpected_count"),

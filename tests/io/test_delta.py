@@ -159,3 +159,11 @@ def test_delete_by_predicate(spark, delta):
     assert [r.id for r in delta.read(TABLE).collect()] == ["b"]
     assert delta.delete(TABLE, "id = 'zzz'") is None, "deleting nothing commits nothing"
     assert delta.version(TABLE) == 1
+
+
+def test_commit_metadata_is_kept_in_history(spark, delta):
+    delta.write(frame(spark, ("a", "1.00", 1)), TABLE, run_id="r9", step="gold",
+                metadata={"inputs": '{"silver.x": 3}'})
+    entry = delta.history(TABLE, 1)[0]
+    assert entry.metadata == {"lakehouse.run_id": "r9", "lakehouse.step": "gold",
+                              "lakehouse.inputs": '{"silver.x": 3}'}

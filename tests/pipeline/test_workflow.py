@@ -1,0 +1,154 @@
+"""The whole workflow: landing -> Bronze -> Silver -> Gold behind gates, and what a gate blocks."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from pyspark.sql import functions as F
+
+from lakehouse.config import load_settings
+from lakehouse.errors import QualityGateError
+from lakehouse.generate import generate
+from lakehouse.gold import build as gold_build
+from lakehouse.io.delta import delta_io
+from lakehouse.io.lake import Lake, TableId
+from lakehouse.pipeline.workflow import run_workflow
+from lakehouse.quality.gates import DQ_RESULTS
+
+pytestmark = pytest.mark.integration
+
+GOLD = ["gold.customer_summary", "gold.customer_monthly_spend", "gold.fraud_daily",
+        "gold.loan_default_features"]
+SILVER = ["silver.transactions", "silver.customers", "silver.customers_history",
+          "silver.loans"]
+
+
+@pytest.fixture(scope="module")
+def world(spark, tmp_path_factory):
+    root = tmp_path_factory.mktemp("workflow")
+    generate(root / "landing", customers=60, months=2, seed=11, defect_rate=0.02)
+    settings = load_settings(lake_root=str(root / "lake"), landing_root=str(root / "landing"),
+                             environ={})
+    report = run_workflow(settings, spark=spark)
+    lake = Lake.at(settings.lake_root)
+    return {"root": root, "settings": settings, "report": report, "lake": lake,
+            "delta": delta_io(spark, lake)}
+
+
+def read(world, name):
+    return world["delta"].read(TableId.parse(name))
+
+
+def versions(world, names):
+    return {n: world["delta"].version(TableId.parse(n)) for n in names}
+
+
+def test_gold_reconciles_with_silver(world):
+    assert not world["report"].blocked
+    tx = read(world, "silver.transactions")
+    summary = read(world, "gold.customer_summary")
+    silver_total = tx.agg(F.sum("amount")).first()[0]
+    assert summary.agg(F.sum("total_spend")).first()[0] == silver_total
+    assert summary.agg(F.sum("txn_count")).first()[0] == tx.count()
+    assert read(world, "gold.fraud_daily").agg(F.sum("amount")).first()[0] == silver_total
+    assert read(world, "gold.customer_monthly_spend").agg(F.sum("spend")).first()[0] == \
+        silver_total
+    assert summary.count() == summary.select("customer_key").distinct().count()
+    customers = read(world, "silver.customers").count()
+    card_only = summary.where(F.col("customer_id").isNull())
+    assert card_only.count() > 0, "cardholders without a customer record are covered"
+    assert card_only.where(~F.col("customer_key").startswith("card:")).count() == 0
+    assert summary.count() >= customers
+    loans = read(world, "gold.loan_default_features")
+    assert loans.count() == read(world, "silver.loans").select("loan_id").distinct().count()
+
+
+def test_every_gate_is_recorded_and_rendered(world):
+    results = read(world, str(DQ_RESULTS))
+    assert {r.table for r in results.select("table").distinct().collect()} == set(SILVER[:1] + [
+        "silver.customers", "silver.loans"] + GOLD)
+    assert results.where(~F.col("success")).count() == 0
+    docs = world["report"].docs_path
+    assert docs and docs.endswith("index.html")
+    assert "silver.transactions" in open(docs, encoding="utf-8").read()
+    steps = {r.step: r for r in read(world, "ops.run_log").collect()}
+    assert steps["gate.silver.transactions"].outcome == "passed"
+    assert steps["gate.gold.customer_summary"].duration_s > 0
+
+
+def test_second_run_commits_nothing_anywhere(world, spark):
+    before = {str(t): world["delta"].version(t) for t in world["lake"].list_tables()}
+    report = run_workflow(world["settings"], spark=spark)
+    assert report.nothing_new
+    assert {str(t): world["delta"].version(t) for t in world["lake"].list_tables()} == before
+
+
+def test_a_dirty_batch_is_blocked_then_replayed_once(world, spark):
+    """Quarantine rate over the limit: exit 2, Silver and Gold unchanged, evidence written;
+    with the limit raised, the next run publishes it from Bronze without loading it twice."""
+    dirty = world["root"] / "landing" / "transactions" / "late" / "dirty.csv"
+    dirty.parent.mkdir()
+    header = ("trans_date_trans_time,cc_num,merchant,category,amt,first,last,gender,street,"
+              "city,state,zip,lat,long,city_pop,job,dob,trans_num,unix_time,merch_lat,"
+              "merch_long,is_fraud")
+    rows = [f"2024-03-0{1 + i % 5} 10:00:00,4111111111111111,Shop,travel,"
+            f"{'-5.00' if i % 2 else '12.00'},A,B,F,S,Boston,MA,02108,42.3,-71.0,1000,"
+            f"Nurse,1980-01-01,{i:032x},1709287200,42.0,-71.5,0" for i in range(40)]
+    dirty.write_text(header + "\n" + "\n".join(rows) + "\n")
+    published = SILVER + GOLD
+    before = versions(world, published)
+    bronze_before = read(world, "bronze.transactions").count()
+    quarantine_before = read(world, "silver.transactions_quarantine").count()
+
+    report = run_workflow(world["settings"], spark=spark)
+    assert report.blocked
+    with pytest.raises(QualityGateError) as caught:
+        report.raise_if_blocked()
+    assert caught.value.exit_code == 2
+    assert any("outcome" in line for line in caught.value.details)
+    assert versions(world, published) == before, "Silver and Gold keep their versions"
+    assert read(world, "silver.transactions_quarantine").count() == quarantine_before + 20
+    manifest = read(world, "ops.ingested_files").where(F.col("path").endswith("dirty.csv"))
+    assert [r.outcome for r in manifest.collect()] == ["blocked"]
+    failed = read(world, str(DQ_RESULTS)).where(~F.col("success")).collect()
+    assert [(r.table, r.column) for r in failed] == [("silver.transactions", "outcome")]
+    assert failed[0].unexpected_percent == pytest.approx(50.0), "20 of 40 rows quarantined"
+
+    relaxed = load_settings(lake_root=world["settings"].lake_root,
+                            landing_root=world["settings"].landing_root, environ={},
+                            quality={"max_quarantine_rate": {"default": 0.6}})
+    report = run_workflow(relaxed, spark=spark)
+    assert not report.blocked
+    assert read(world, "bronze.transactions").count() == bronze_before + 40, "not loaded twice"
+    assert read(world, "silver.transactions_quarantine").count() == quarantine_before + 20
+    assert read(world, "silver.transactions").where(F.col("source_file").endswith("dirty.csv")
+                                                   ).count() == 20
+    after = versions(world, published)
+    assert after["silver.transactions"] == before["silver.transactions"] + 1
+    assert after["gold.customer_summary"] == before["gold.customer_summary"] + 1
+    outcomes = [r.outcome for r in read(world, "ops.ingested_files")
+                .where(F.col("path").endswith("dirty.csv")).orderBy("ingested_at").collect()]
+    assert outcomes == ["blocked", "loaded"]
+
+
+def test_a_failing_gold_gate_keeps_every_gold_table(world, spark, monkeypatch):
+    extra = world["root"] / "landing" / "transactions" / "late" / "one_more.csv"
+    source = sorted((world["root"] / "landing" / "transactions").rglob("*.csv"))[0]
+    lines = source.read_text().splitlines()
+    extra.write_text("\n".join([lines[0], lines[1].replace(lines[1].split(",")[-5],
+                                                           "f" * 32)]) + "\n")
+    original = gold_build.customer_summary
+
+    def inflated(*args, **kwargs):
+        return original(*args, **kwargs).withColumn(
+            "total_spend", F.col("total_spend") + F.lit(Decimal("0.01")))
+
+    monkeypatch.setattr(gold_build, "customer_summary", inflated)
+    before = versions(world, GOLD)
+    report = run_workflow(world["settings"], spark=spark)
+    assert report.blocked
+    assert versions(world, GOLD) == before
+    assert versions(world, ["silver.transactions"])["silver.transactions"] is not None
+    failures = {(f.table, f.expectation) for g in report.gates for f in g.failures}
+    assert ("gold.customer_summary", "expect_column_pair_values_to_be_equal") in failures

@@ -1,0 +1,158 @@
+"""Each kind of expectation fails on the data it guards against, with real Great Expectations."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from pyspark.sql import functions as F
+
+from lakehouse.config import load_settings
+from lakehouse.gold.build import (
+    CUSTOMER_SUMMARY,
+    FRAUD_DAILY,
+    SilverSnapshot,
+    build_gold,
+    enriched_transactions,
+)
+from lakehouse.gold.expectations import SilverTotals, gold_gates
+from lakehouse.gold.rewards import load_rules
+from lakehouse.io.lake import Lake
+from lakehouse.pii.card import luhn_check_digit
+from lakehouse.pii.columns import with_card_number_flag
+from lakehouse.quality.gates import DQ_RESULTS_SCHEMA, QualityGates, results_frame
+from lakehouse.reference import load_reference_values
+from lakehouse.silver import ENTITIES
+from lakehouse.silver.expectations import silver_expectations
+from tests.gold.silver_frames import current_customers, customers_history, loans, transactions
+
+SETTINGS = load_settings(environ={})
+SOURCE = SETTINGS.sources["transactions"]
+ENTITY = ENTITIES["transactions"]
+REFERENCES = load_reference_values(SETTINGS.reference_dir)
+PAN = "4000000000000" + luhn_check_digit("4000000000000")
+
+
+@pytest.fixture(scope="module")
+def gates(tmp_path_factory) -> QualityGates:
+    return QualityGates(Lake.at(tmp_path_factory.mktemp("gx")))
+
+
+def classified_row(n: int, **changes):
+    row = {"trans_id": f"t{n}", "trans_ts": datetime(2024, 1, 1, 12, tzinfo=UTC),
+           "card_token": "a" * 64, "card_masked": "************1111", "merchant": "Shop",
+           "category": "travel", "amount": Decimal("10.00"), "gender": "F", "city": "Boston",
+           "state": "MA", "zip": "02108", "lat": 42.3, "lng": -71.0, "city_pop": 1000,
+           "job": "Nurse", "birth_year": 1980, "merch_lat": 42.0, "merch_lng": -71.5,
+           "is_fraud": False, "reasons": [], "raw_redacted": "{}", "source": "transactions",
+           "source_file": "f.csv", "outcome": "clean"}
+    row.update(changes)
+    return row
+
+
+def classified(spark, rows):
+    schema = ("trans_id string, trans_ts timestamp, card_token string, card_masked string, "
+              "merchant string, category string, amount decimal(12,2), gender string, "
+              "city string, state string, zip string, lat double, lng double, city_pop long, "
+              "job string, birth_year int, merch_lat double, merch_lng double, "
+              "is_fraud boolean, reasons array<string>, raw_redacted string, source string, "
+              "source_file string, outcome string")
+    names = [part.split()[0] for part in schema.split(", ")]
+    data = [tuple(r[n] for n in names) for r in rows]
+    return spark.createDataFrame(data, schema).transform(with_card_number_flag)
+
+
+def failed(gate) -> set[tuple[str, str | None]]:
+    return {(f.expectation, f.column) for f in gate.failures}
+
+
+GOOD = [classified_row(i) for i in range(20)]
+
+
+def test_a_clean_batch_passes_and_results_are_recorded(spark, gates):
+    expectations = silver_expectations(ENTITY, [SOURCE], SETTINGS.quality, REFERENCES)
+    gate = gates.validate("silver.transactions", classified(spark, GOOD), expectations, "r1")
+    assert gate.success, [f.describe() for f in gate.failures]
+    assert len(gate.results) == len(expectations) >= 15
+    frame = results_frame(spark, "r1", [gate])
+    assert frame.schema == DQ_RESULTS_SCHEMA
+    assert frame.count() == len(expectations)
+    assert Path(gates.docs_index()).exists()
+
+
+@pytest.mark.parametrize(("name", "rows", "expected"), [
+    ("quarantine rate above the limit",
+     GOOD[:15] + [classified_row(i, outcome="quarantined", reasons=["bad_number"])
+                  for i in range(15, 20)],
+     ("expect_column_values_to_be_in_set", "outcome")),
+    ("key not unique", GOOD[:19] + [classified_row(0)],
+     ("expect_column_values_to_be_unique", "trans_id")),
+    ("required field null", GOOD[:19] + [classified_row(19, amount=None)],
+     ("expect_column_values_to_not_be_null", "amount")),
+    ("value out of range", GOOD[:19] + [classified_row(19, lat=95.0)],
+     ("expect_column_values_to_be_between", "lat")),
+    ("value not accepted", GOOD[:19] + [classified_row(19, category="space_travel")],
+     ("expect_column_values_to_be_in_set", "category")),
+    ("card number in a column", GOOD[:19] + [classified_row(19, merchant=f"Shop {PAN}")],
+     ("expect_column_values_to_be_in_set", "card_number_found")),
+])
+def test_each_silver_expectation_fails_on_its_defect(spark, gates, name, rows, expected):
+    expectations = silver_expectations(ENTITY, [SOURCE], SETTINGS.quality, REFERENCES)
+    gate = gates.validate("silver.transactions", classified(spark, rows), expectations, "r2")
+    assert failed(gate) == {expected}, name
+    assert PAN not in " ".join(f.describe() for f in gate.failures)
+
+
+@pytest.fixture(scope="module")
+def gold_inputs(spark):
+    versions = ({"customer_id": "C1", "updated_at": "2023-01-01 00:00:00",
+                 "card_token": "tok-1"},)
+    silver = SilverSnapshot(
+        transactions=transactions(
+            spark,
+            {"card_token": "tok-1", "trans_ts": "2024-01-10 09:00:00", "amount": "12.34"},
+            {"card_token": "tok-2", "trans_ts": "2024-01-11 10:00:00", "amount": "5.00",
+             "is_fraud": True}),
+        customers=current_customers(spark, *versions),
+        customers_history=customers_history(spark, *versions),
+        loans=loans(spark, {"loan_id": "L1", "customer_id": "C1",
+                            "as_of_date": "2024-01-31"}),
+        reward_rules=load_rules(spark, SETTINGS.reference_dir / "reward_rules.csv"))
+    enriched = enriched_transactions(silver)
+    gold = build_gold(silver, date(2024, 1, 31))
+    return gold, enriched, SilverTotals.of(enriched, silver.customers, silver.loans)
+
+
+def test_gold_built_from_silver_passes(gates, gold_inputs):
+    gold, enriched, totals = gold_inputs
+    assert (totals.transactions, totals.spend_cents, totals.customers) == (2, 1734, 2)
+    for table, (frame, expectations) in gold_gates(gold, enriched, totals).items():
+        gate = gates.validate(str(table), frame, expectations, "r3")
+        assert gate.success, [f.describe() for f in gate.failures]
+
+
+@pytest.mark.parametrize(("table", "breakage", "expected"), [
+    (CUSTOMER_SUMMARY, lambda df: df.unionByName(df.limit(1)),
+     {("expect_column_values_to_be_unique", "customer_key"),
+      ("expect_table_row_count_to_equal", None),
+      ("expect_column_sum_to_be_between", "txn_count"),
+      ("expect_column_sum_to_be_between", "spend_cents")}),
+    (CUSTOMER_SUMMARY, lambda df: df.withColumn("total_spend", F.col("total_spend") + 1),
+     {("expect_column_pair_values_to_be_equal", "total_spend"),
+      ("expect_column_sum_to_be_between", "spend_cents")}),
+    (CUSTOMER_SUMMARY, lambda df: df.withColumn("reward_points", F.lit(-1).cast("long")),
+     {("expect_column_values_to_be_between", "reward_points")}),
+    (FRAUD_DAILY, lambda df: df.withColumn("fraud_rate", F.lit(1.5)),
+     {("expect_column_values_to_be_between", "fraud_rate")}),
+    (FRAUD_DAILY, lambda df: df.withColumn("state", F.lit(PAN)),
+     {("expect_column_values_to_be_in_set", "card_number_found")}),
+])
+def test_each_gold_expectation_fails_on_its_defect(gates, gold_inputs, table, breakage,
+                                                   expected):
+    gold, enriched, totals = gold_inputs
+    broken = {**gold, table: breakage(gold[table])}
+    frame, expectations = gold_gates(broken, enriched, totals)[table]
+    gate = gates.validate(str(table), frame, expectations, "r4")
+    assert {(e, c.split(",")[0] if c else c) for e, c in failed(gate)} == expected
