@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from pyspark.sql import functions as F
@@ -71,7 +72,7 @@ def test_every_gate_is_recorded_and_rendered(world):
     assert results.where(~F.col("success")).count() == 0
     docs = world["report"].docs_path
     assert docs and docs.endswith("index.html")
-    assert "silver.transactions" in open(docs, encoding="utf-8").read()
+    assert "silver.transactions" in Path(docs).read_text(encoding="utf-8")
     steps = {r.step: r for r in read(world, "ops.run_log").collect()}
     assert steps["gate.silver.transactions"].outcome == "passed"
     assert steps["gate.gold.customer_summary"].duration_s > 0
