@@ -52,5 +52,5 @@ def build_gold(silver: SilverSnapshot, as_of: date) -> dict[TableId, DataFrame]:
         CUSTOMER_SUMMARY: summary,
         CUSTOMER_MONTHLY_SPEND: customer_monthly_spend(tx),
         FRAUD_DAILY: fraud_daily(tx),
-        LOAN_DEFAULT_FEATURES: loan_default_features(silver.loans, silver.customers, summary),
+        LOAN_DEFAULT_FEATURES: loan_default_features(silver.loans, silver.customers_history, tx),
     }

@@ -47,9 +47,10 @@ def age_band(birth_year: Column, as_of_year: Column) -> Column:
 
 
 def quintile_score(order: Column) -> Column:
-    """1-5 by rank among customers with activity (5 = best); equal values score equally."""
-    rank = F.percent_rank().over(Window.orderBy(order))
-    return F.least(F.floor(rank * 5) + 1, F.lit(5)).cast("int")
+    """1-5 by rank among customers with activity (5 = best); equal values score equally, and
+    a value shared by the best customers scores 5."""
+    share = F.cume_dist().over(Window.orderBy(order))
+    return F.greatest(F.ceil(share * 5), F.lit(1)).cast("int")
 
 
 def rfm_segment(recency: Column, frequency: Column, monetary: Column) -> Column:
@@ -79,12 +80,13 @@ def _latest_txn_profile(tx: DataFrame) -> DataFrame:
 
 
 def _loan_profile(loans: DataFrame) -> DataFrame:
+    """Per borrower; a loan belongs to the borrower of its latest snapshot, once."""
     latest = Window.partitionBy("loan_id").orderBy(F.desc("as_of_date"))
-    per_loan = loans.groupBy("loan_id", "customer_id").agg(
+    per_loan = loans.groupBy("loan_id").agg(
         F.max("days_past_due").alias("_worst_dpd"),
         F.max(F.col("status").isin(*DEFAULTED_LOAN).cast("int")).alias("_defaulted"))
     current = (loans.withColumn("_n", F.row_number().over(latest)).where("_n = 1")
-               .select("loan_id", "status", "outstanding_balance"))
+               .select("loan_id", "customer_id", "status", "outstanding_balance"))
     return (per_loan.join(current, "loan_id").groupBy("customer_id").agg(
         F.count("*").alias("loan_count"),
         F.sum(F.col("status").isin(*ACTIVE_LOAN).cast("int")).alias("active_loans"),
@@ -121,8 +123,12 @@ def customer_summary(transactions: DataFrame, customers: DataFrame, loans: DataF
               .withColumn("_r", quintile_score(F.desc("recency_days")))
               .withColumn("_f", quintile_score(F.asc("txn_count")))
               .withColumn("_m", quintile_score(F.asc("total_spend"))))
-    known = customers.select(F.col("customer_id").alias("customer_key"), "customer_id",
-                             "birth_year", "state", "credit_score")
+    # everyone the bank knows: master data, plus borrowers it has no record of
+    borrowers = (loans.select("customer_id").distinct()
+                 .join(customers.select("customer_id"), "customer_id", "left_anti"))
+    known = (customers.select("customer_id", "birth_year", "state", "credit_score")
+             .unionByName(borrowers, allowMissingColumns=True)
+             .withColumn("customer_key", F.col("customer_id")))
     scored = (known.join(scored, "customer_key", "full")
               .join(_top_category(tx), "customer_key", "left")
               .join(_latest_txn_profile(tx), "customer_key", "left")

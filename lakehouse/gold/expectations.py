@@ -37,6 +37,7 @@ class SilverTotals:
         tx = enriched_transactions.agg(F.count("*").alias("n"),
                                        F.sum(_cents("amount")).alias("cents")).collect()[0]
         keys = (customers.select(F.col("customer_id").alias("k"))
+                .union(loans.select(F.col("customer_id").alias("k")))
                 .union(enriched_transactions.select(F.col("customer_key").alias("k")))
                 .distinct().count())
         return cls(int(tx["n"]), int(tx["cents"] or 0), keys,

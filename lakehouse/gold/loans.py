@@ -1,9 +1,11 @@
 """gold.loan_default_features: one row per loan, features for default-risk models and the label.
 
-Features describe the loan and its borrower as first observed (origination terms, first
-snapshot, credit score, income, card behaviour); ``defaulted`` is the label: the loan was ever in
-``default`` or ``charged_off``. ``max_days_past_due`` and ``latest_status`` are monitoring
-columns that contain the outcome - never use them as model inputs.
+Features describe the loan and its borrower as first observed - origination terms, the first
+snapshot, the borrower's master-data version in force that day (credit score, income, age) and
+card behaviour up to that day - so nothing learnt after the outcome leaks in. ``defaulted`` is
+the label: the loan was ever in ``default`` or ``charged_off``. ``max_days_past_due``,
+``latest_status`` and ``latest_outstanding`` are monitoring columns that contain the outcome:
+never model inputs.
 """
 
 from __future__ import annotations
@@ -14,12 +16,38 @@ from pyspark.sql import functions as F
 from lakehouse.gold.customers import DEFAULTED_LOAN, MONEY, age_band
 
 
-def loan_default_features(loans: DataFrame, customers: DataFrame,
-                          customer_summary: DataFrame) -> DataFrame:
+def _borrower_as_of(history: DataFrame, firsts: DataFrame) -> DataFrame:
+    """The borrower's master-data version in force when the loan was first seen (or, for a
+    customer recorded only later, the earliest version)."""
+    versions = firsts.select("loan_id", "customer_id", "first_seen").join(
+        history.select("customer_id", "valid_from", "credit_score", "annual_income",
+                       "birth_year"), "customer_id")
+    in_force = F.to_date("valid_from") <= F.col("first_seen")
+    pick = Window.partitionBy("loan_id").orderBy(F.desc(in_force.cast("int")),
+                                                 F.when(in_force, F.col("valid_from")).desc(),
+                                                 F.asc("valid_from"))
+    return (versions.withColumn("_n", F.row_number().over(pick)).where("_n = 1")
+            .select("loan_id", "credit_score", "annual_income", "birth_year"))
+
+
+def _cards_as_of(card_activity: DataFrame, firsts: DataFrame) -> DataFrame:
+    """The borrower's card activity up to the day the loan was first seen."""
+    before = firsts.select("loan_id", "customer_id", "first_seen").join(
+        card_activity.select("customer_id", "trans_date", "amount", "is_fraud"),
+        "customer_id").where(F.col("trans_date") <= F.col("first_seen"))
+    return before.groupBy("loan_id").agg(
+        F.count("*").alias("txn_count"),
+        F.sum("amount").cast(MONEY).alias("total_spend"),
+        F.sum(F.col("is_fraud").cast("int")).alias("fraud_count"))
+
+
+def loan_default_features(loans: DataFrame, customers_history: DataFrame,
+                          card_activity: DataFrame) -> DataFrame:
+    """One row per loan. ``card_activity`` is transactions with the owning ``customer_id``."""
     first = Window.partitionBy("loan_id").orderBy("as_of_date")
     last = Window.partitionBy("loan_id").orderBy(F.desc("as_of_date"))
     firsts = (loans.withColumn("_n", F.row_number().over(first)).where("_n = 1")
-              .select("loan_id", F.col("as_of_date").alias("first_seen"),
+              .select("loan_id", "customer_id", F.col("as_of_date").alias("first_seen"),
                       F.col("days_past_due").alias("first_days_past_due"),
                       F.col("status").alias("first_status")))
     lasts = (loans.withColumn("_n", F.row_number().over(last)).where("_n = 1")
@@ -32,10 +60,9 @@ def loan_default_features(loans: DataFrame, customers: DataFrame,
         F.count("*").alias("snapshots"),
         F.max("days_past_due").alias("max_days_past_due"),
         F.max(F.col("status").isin(*DEFAULTED_LOAN).cast("int")).alias("_defaulted"))
-    borrower = customers.select("customer_id", "credit_score", "annual_income", "birth_year")
-    cards = customer_summary.select("customer_id", "txn_count", "total_spend", "fraud_count")
-    joined = (lasts.join(firsts, "loan_id").join(outcome, "loan_id")
-              .join(borrower, "customer_id", "left").join(cards, "customer_id", "left"))
+    joined = (lasts.join(firsts.drop("customer_id"), "loan_id").join(outcome, "loan_id")
+              .join(_borrower_as_of(customers_history, firsts), "loan_id", "left")
+              .join(_cards_as_of(card_activity, firsts), "loan_id", "left"))
     return joined.select(
         "loan_id", "customer_id", "product", "principal", "interest_rate", "term_months",
         "origination_date", "first_seen", "last_seen", "snapshots",

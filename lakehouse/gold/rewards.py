@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import itertools
 from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -21,19 +23,48 @@ RULES_SCHEMA = T.StructType([
 ])
 
 
-def load_rules(spark: SparkSession, path: Path) -> DataFrame:
-    """The reward rules file (``conf/reference/reward_rules.csv``) as a small frame."""
-    from datetime import date
-    from decimal import Decimal
+_RATE_DIGITS, _RATE_SCALE = 6, 2  # RULES_SCHEMA's decimal(6,2)
+
+
+def _rule(path: Path, line: int, row: dict[str, str | None]) -> tuple:
+    def bad(detail: str) -> ConfigError:
+        return ConfigError(f"{path} line {line}: invalid reward rule: {detail}")
+
+    def field(name: str) -> str:
+        value = row.get(name)
+        if value is None:
+            raise bad(f"missing {name}")
+        return value.strip()
 
     try:
+        rate = Decimal(field("points_per_unit"))
+    except ArithmeticError:
+        raise bad(f"points_per_unit {field('points_per_unit')!r} is not a number") from None
+    try:
+        start = date.fromisoformat(field("valid_from"))
+        end = date.fromisoformat(field("valid_to")) if field("valid_to") else None
+    except ValueError as exc:
+        raise bad(f"{exc} (dates are YYYY-MM-DD)") from None
+    exponent = rate.as_tuple().exponent
+    if not rate.is_finite() or rate < 0 or (isinstance(exponent, int) and -exponent > _RATE_SCALE) \
+            or rate.adjusted() >= _RATE_DIGITS - _RATE_SCALE:
+        raise bad(f"points_per_unit {rate} must be between 0 and "
+                  f"{10 ** (_RATE_DIGITS - _RATE_SCALE)} with at most {_RATE_SCALE} decimals")
+    if end is not None and end < start:
+        raise bad(f"valid_to {end} is before valid_from {start}")
+    return field("category"), rate, start, end
+
+
+def load_rules(spark: SparkSession, path: Path) -> DataFrame:
+    """The reward rules file (``conf/reference/reward_rules.csv``) as a small frame; any
+    malformed, impossible or overlapping rule is a configuration error, not a wrong total."""
+    try:
         with path.open(newline="", encoding="utf-8") as handle:
-            rows = [(r["category"].strip(), Decimal(r["points_per_unit"]),
-                     date.fromisoformat(r["valid_from"]),
-                     date.fromisoformat(r["valid_to"]) if r["valid_to"].strip() else None)
-                    for r in csv.DictReader(handle)]
-    except (OSError, KeyError, ValueError, ArithmeticError) as exc:
-        raise ConfigError(f"{path}: cannot read reward rules: {exc}") from None
+            rows = [_rule(path, i, r) for i, r in enumerate(csv.DictReader(handle), start=2)]
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read reward rules: {exc.strerror}") from None
+    if not rows:
+        raise ConfigError(f"{path}: no reward rules (a header and at least one rule expected)")
     by_category: dict[str, list[tuple[date, date]]] = {}
     for category, _, start, end in rows:
         by_category.setdefault(category, []).append((start, end or date.max))

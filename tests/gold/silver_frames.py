@@ -54,7 +54,7 @@ def _frame(spark: SparkSession, schema, defaults: dict[str, Any],
 
 
 def transactions(spark: SparkSession, *rows: dict[str, Any]) -> DataFrame:
-    """silver.transactions; ``trans_ts`` may be a string, ``trans_date`` is derived as Silver does."""
+    """silver.transactions; ``trans_date`` is derived from ``trans_ts`` as Silver derives it."""
     prepared = []
     for row in rows:
         row = dict(row)

@@ -1,0 +1,172 @@
+"""build_gold: every Gold table from one Silver snapshot, reconciling exactly with Silver."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from lakehouse.gold.build import (
+    CUSTOMER_MONTHLY_SPEND,
+    CUSTOMER_SUMMARY,
+    FRAUD_DAILY,
+    GOLD_TABLES,
+    LOAN_DEFAULT_FEATURES,
+    SilverSnapshot,
+    build_gold,
+)
+from lakehouse.gold.rewards import load_rules
+from lakehouse.io.lake import TableId
+from tests.gold.silver_frames import (
+    current_customers,
+    customers_history,
+    loans,
+    transactions,
+)
+
+REPO_RULES = Path(__file__).resolve().parents[2] / "conf" / "reference" / "reward_rules.csv"
+AS_OF = date(2024, 3, 1)
+TOTAL = "decimal(20,2)"
+TOTALS = "spend decimal(20,2), txns long, fraud long, fraud_amount decimal(20,2)"
+CARD_NUMBER_COLUMN = re.compile(r"cc_num|card_num|card_no|\bpan\b", re.IGNORECASE)
+
+VERSIONS = (
+    # C1's credit score drops after the loan's default
+    {"customer_id": "C1", "updated_at": "2023-01-01 00:00:00", "card_token": "tok-1",
+     "credit_score": 780},
+    {"customer_id": "C1", "updated_at": "2024-02-15 00:00:00", "card_token": "tok-1",
+     "credit_score": 520},
+    {"customer_id": "C2", "updated_at": "2023-01-01 00:00:00", "card_token": "tok-2"},
+)
+TRANSACTIONS = (
+    {"card_token": "tok-1", "trans_ts": "2024-01-10 09:00:00", "category": "grocery_pos",
+     "amount": "12.34"},
+    {"card_token": "tok-1", "trans_ts": "2024-03-01 18:00:00", "category": "food_dining",
+     "amount": "45.67", "is_fraud": True},
+    {"card_token": "tok-1", "trans_ts": "2024-01-31 23:59:59", "category": "food_dining",
+     "amount": "8.08"},
+    {"card_token": "tok-9", "trans_ts": "2024-02-29 23:59:59", "category": "travel",
+     "amount": "100.00", "state": "NV"},
+    {"card_token": "tok-9", "trans_ts": "2024-03-01 00:00:00", "category": "travel",
+     "amount": "0.01", "state": "NV", "is_fraud": True},
+)
+SNAPSHOTS = (
+    {"loan_id": "L1", "customer_id": "C1", "as_of_date": "2023-06-30", "status": "current",
+     "origination_date": "2023-06-01"},
+    {"loan_id": "L1", "customer_id": "C1", "as_of_date": "2024-01-31", "status": "default",
+     "origination_date": "2023-06-01", "days_past_due": 90},
+    {"loan_id": "L2", "customer_id": "C2", "as_of_date": "2024-01-31", "status": "current"},
+)
+
+
+@pytest.fixture(scope="module")
+def silver(spark) -> Iterator[SilverSnapshot]:
+    snapshot = SilverSnapshot(
+        transactions=transactions(spark, *TRANSACTIONS).cache(),
+        customers=current_customers(spark, *VERSIONS),
+        customers_history=customers_history(spark, *VERSIONS),
+        loans=loans(spark, *SNAPSHOTS),
+        reward_rules=load_rules(spark, REPO_RULES),
+    )
+    yield snapshot
+    snapshot.transactions.unpersist()
+
+
+@pytest.fixture(scope="module")
+def gold(silver) -> Iterator[dict[TableId, DataFrame]]:
+    tables = {table: df.cache() for table, df in build_gold(silver, AS_OF).items()}
+    yield tables
+    for df in tables.values():
+        df.unpersist()
+
+
+def totals(df: DataFrame, spend: str, txns: str, fraud: str,
+           fraud_amount: str | None = None) -> DataFrame:
+    """One row of totals of a Gold table: spend, transactions, frauds (and fraud amount)."""
+    sums = [F.sum(spend).cast(TOTAL).alias("spend"), F.sum(txns).alias("txns"),
+            F.sum(fraud).alias("fraud")]
+    if fraud_amount:
+        sums.append(F.sum(fraud_amount).cast(TOTAL).alias("fraud_amount"))
+    return df.agg(*sums)
+
+
+def silver_totals(tx: DataFrame, fraud_amount: bool = True) -> DataFrame:
+    """The same totals straight from silver.transactions."""
+    sums = [F.sum("amount").cast(TOTAL).alias("spend"), F.count("*").alias("txns"),
+            F.sum(F.col("is_fraud").cast("long")).alias("fraud")]
+    if fraud_amount:
+        sums.append(F.sum(F.when(F.col("is_fraud"), F.col("amount"))).cast(TOTAL)
+                    .alias("fraud_amount"))
+    return tx.agg(*sums)
+
+
+def test_build_gold_returns_the_four_gold_tables(gold):
+    assert set(gold) == set(GOLD_TABLES)
+    assert [str(t) for t in GOLD_TABLES] == ["gold.customer_summary",
+                                             "gold.customer_monthly_spend", "gold.fraud_daily",
+                                             "gold.loan_default_features"]
+    assert all(isinstance(df, DataFrame) for df in gold.values())
+
+
+def test_silver_totals_are_the_hand_computed_ones(spark, silver):
+    expected = spark.createDataFrame([(Decimal("166.10"), 5, 2, Decimal("45.68"))], TOTALS)
+    assert_df_equality(silver_totals(silver.transactions), expected, ignore_nullable=True)
+
+
+def test_customer_summary_reconciles_with_silver(gold, silver):
+    result = totals(gold[CUSTOMER_SUMMARY], "total_spend", "txn_count", "fraud_count",
+                    "fraud_amount")
+    assert_df_equality(result, silver_totals(silver.transactions), ignore_nullable=True)
+
+
+def test_customer_monthly_spend_reconciles_with_silver(gold, silver):
+    result = totals(gold[CUSTOMER_MONTHLY_SPEND], "spend", "txn_count", "fraud_count")
+    expected = silver_totals(silver.transactions, fraud_amount=False)
+    assert_df_equality(result, expected, ignore_nullable=True)
+
+
+def test_reward_points_agree_between_summary_and_monthly_spend(gold):
+    by_customer = gold[CUSTOMER_SUMMARY].agg(F.sum("reward_points").alias("points"))
+    by_month = gold[CUSTOMER_MONTHLY_SPEND].agg(F.sum("reward_points").alias("points"))
+    # grocery 12.34 x 1.5 = 18; food_dining 8.08 x 4 = 32; travel 100.00 x 5 = 500; frauds 0
+    assert by_customer.first().points == by_month.first().points == 18 + 32 + 500
+
+
+def test_fraud_daily_reconciles_with_silver(gold, silver):
+    result = totals(gold[FRAUD_DAILY], "amount", "txn_count", "fraud_count", "fraud_amount")
+    assert_df_equality(result, silver_totals(silver.transactions), ignore_nullable=True)
+
+
+def test_gold_keys_are_unique(gold):
+    summary_keys = [r.customer_key for r in gold[CUSTOMER_SUMMARY].select("customer_key")
+                    .collect()]
+    loan_ids = [r.loan_id for r in gold[LOAN_DEFAULT_FEATURES].select("loan_id").collect()]
+    assert sorted(summary_keys) == ["C1", "C2", "card:tok-9"]
+    assert sorted(loan_ids) == ["L1", "L2"]
+
+
+def test_no_gold_table_has_a_card_number_column(gold):
+    offending = {str(table): [c for c in df.columns if CARD_NUMBER_COLUMN.search(c)]
+                 for table, df in gold.items()}
+    assert offending == {str(table): [] for table in GOLD_TABLES}
+    assert CARD_NUMBER_COLUMN.search("cc_num") and CARD_NUMBER_COLUMN.search("card_number")
+
+
+def test_loan_features_use_the_credit_score_as_first_observed(gold):
+    # L1 was first seen 2023-06-30, when C1's score was 780; it fell to 520 after the default
+    # (2024-01-31), and silver.customers holds only that latest score
+    scores = {r.loan_id: r.credit_score for r in gold[LOAN_DEFAULT_FEATURES].collect()}
+    assert scores["L1"] == 780
+
+
+def test_loan_features_use_card_behaviour_as_first_observed(gold):
+    # every C1 transaction is in 2024, after L1 was first seen on 2023-06-30
+    counts = {r.loan_id: r.card_txn_count for r in gold[LOAN_DEFAULT_FEATURES].collect()}
+    assert counts["L1"] == 0
