@@ -10,6 +10,7 @@ from lakehouse.config import Settings
 from lakehouse.io.delta import DeltaIO, delta_io
 from lakehouse.io.lake import Lake, TableId
 from lakehouse.runtime.spark import get_spark
+from lakehouse.silver.rules import REASON_DESCRIPTIONS
 
 
 def _table(rows: list[tuple], headers: tuple[str, ...]) -> str:
@@ -45,8 +46,10 @@ def demo_report(settings: Settings, docs_path: str | None = None) -> str:
             for row in (delta.read(table).select(F.explode("reasons").alias("reason"))
                         .groupBy("reason").count().orderBy(F.desc("count"), "reason")
                         .collect()):
-                reasons.append((str(table), row["reason"], row["count"]))
-    parts += _section("Why rows were quarantined:", reasons, ("table", "reason", "rows"))
+                reasons.append((str(table), row["reason"], row["count"],
+                                REASON_DESCRIPTIONS.get(row["reason"], "")))
+    parts += _section("Why rows were quarantined:", reasons,
+                      ("table", "reason", "rows", "meaning"))
 
     summary = _read(delta, "gold.customer_summary")
     if summary is not None:

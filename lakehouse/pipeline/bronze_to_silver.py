@@ -26,7 +26,7 @@ from lakehouse.bronze.ingest import bronze_table, with_lineage
 from lakehouse.config import Settings, SourceConfig
 from lakehouse.errors import ConfigError
 from lakehouse.io.delta import DeltaIO, MergeSpec, WriteMode, delta_io
-from lakehouse.io.lake import Lake
+from lakehouse.io.lake import Lake, TableId
 from lakehouse.io.landing import (
     SOURCE_FILE,
     LandingEntry,
@@ -382,7 +382,7 @@ class BronzeToSilver:
                                      rows_inserted=h_ins, rows_updated=h_upd,
                                      table_version=h_version)]
 
-    def _upsert(self, df: DataFrame, table, key: tuple[str, ...],
+    def _upsert(self, df: DataFrame, table: TableId, key: tuple[str, ...],
                 changed: str | None = None) -> tuple[int, int, int | None]:
         """Overwrite on a full refresh, else merge on the key when the row changed."""
         if self.full_refresh:
