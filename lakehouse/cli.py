@@ -134,6 +134,46 @@ def cmd_tables(args: argparse.Namespace) -> int:
     return 0
 
 
+def _as_of(text: str | None) -> int | str | None:
+    if text is None:
+        return None
+    return int(text) if text.strip().isdigit() else text
+
+
+def _params(pairs: list[str]) -> dict[str, str]:
+    params = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise LakehouseError(f"--param expects NAME=VALUE, got {pair!r}")
+        params[name.strip()] = value
+    return params
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    from lakehouse.engines.local import LocalEngine
+    from lakehouse.formatting import aligned, as_csv, as_json
+    from lakehouse.io.lake import Lake
+
+    if (args.file is None) == (args.execute is None):
+        raise LakehouseError("give a .sql file or -e \"SQL\" (one of them)")
+    if args.file is not None:
+        try:
+            sql = Path(args.file).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise LakehouseError(f"cannot read {args.file}: {exc.strerror}") from None
+    else:
+        sql = args.execute
+    settings = _settings(args)
+    headers, rows = LocalEngine(Lake.at(settings.lake_root)).rows(sql, _params(args.param),
+                                                                 _as_of(args.as_of))
+    render = {"table": aligned, "csv": as_csv, "json": as_json}[args.format]
+    print(render(rows, headers))
+    if args.format == "table":
+        print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+    return 0
+
+
 def _add_location_flags(parser: argparse.ArgumentParser, landing: bool = True) -> None:
     parser.add_argument("--lake", help="lake root, local folder or s3:// "
                         "(default: $LAKEHOUSE_LAKE or ./lake)")
@@ -190,6 +230,17 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--limit", type=int, default=None)
     _add_location_flags(history, landing=False)
     history.set_defaults(func=cmd_history)
+
+    query = sub.add_parser("query", help="run Athena SQL locally (DuckDB over the Delta tables)")
+    query.add_argument("file", nargs="?", help="a .sql file, e.g. sql/top_customers_by_spend.sql")
+    query.add_argument("-e", "--execute", help="SQL text instead of a file")
+    query.add_argument("--as-of", help="read every table as of a version number or a "
+                       "timestamp (ISO 8601)")
+    query.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                       help="value for a :NAME parameter (repeatable)")
+    query.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    _add_location_flags(query, landing=False)
+    query.set_defaults(func=cmd_query)
 
     tables = sub.add_parser("tables", help="list the lake's tables")
     _add_location_flags(tables, landing=False)

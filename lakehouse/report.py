@@ -7,23 +7,15 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse.config import Settings
+from lakehouse.formatting import aligned
 from lakehouse.io.delta import DeltaIO, delta_io
 from lakehouse.io.lake import Lake, TableId
 from lakehouse.runtime.spark import get_spark
 from lakehouse.silver.rules import REASON_DESCRIPTIONS
 
 
-def _table(rows: list[tuple], headers: tuple[str, ...]) -> str:
-    cells = [headers, *[tuple("" if v is None else str(v) for v in row) for row in rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True))
-             for row in cells]
-    lines.insert(1, "  " + "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
 def _section(title: str, rows: list[tuple], headers: tuple[str, ...]) -> list[str]:
-    return [f"\n{title}", _table(rows, headers)] if rows else []
+    return [f"\n{title}", aligned(rows, headers)] if rows else []
 
 
 def _read(delta: DeltaIO, name: str) -> DataFrame | None:

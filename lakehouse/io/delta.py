@@ -197,7 +197,8 @@ def _as_datetime(as_of: datetime | str) -> datetime:
     if isinstance(as_of, datetime):
         return as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
     try:
-        parsed = datetime.fromisoformat(as_of.strip().replace("Z", "+00:00"))
+        text = as_of.strip().removesuffix(" UTC").replace("Z", "+00:00")
+        parsed = datetime.fromisoformat(text)
     except ValueError:
         raise LakehouseError(f"not a timestamp: {as_of!r} (use ISO 8601, e.g. "
                              "2024-03-01T12:00:00Z)") from None
@@ -284,6 +285,10 @@ class DeltaRsIO(DeltaIO):
             if not self.exists(table):
                 raise TableNotFoundError(f"table {table} does not exist in "
                                          f"{self.lake.root}") from None
+            latest = DeltaTable(self.uri(table)).version()
+            if version is not None and not 0 <= version <= latest:
+                raise LakehouseError(f"{table} has no version {version} (versions 0 to "
+                                     f"{latest})") from None
             raise LakehouseError(f"cannot open {table} at version {version}: {exc}") from None
 
     def exists(self, table: TableId) -> bool:
@@ -304,12 +309,7 @@ class DeltaRsIO(DeltaIO):
         self._require(table)
         dt = self._table(table, version)
         if as_of is not None:
-            moment = _as_datetime(as_of)
-            try:
-                dt.load_as_version(moment)
-            except Exception:
-                raise LakehouseError(f"{table} has no version at or before "
-                                     f"{moment.isoformat()}") from None
+            _load_as_of(dt, table, as_of)
         from pyspark.sql.types import StructType
 
         schema = StructType.fromJson(json.loads(dt.schema().to_json()))
@@ -440,6 +440,21 @@ class DeltaRsIO(DeltaIO):
                 metadata={k: str(v) for k, v in meta.items() if k.startswith("lakehouse.")},
             ))
         return entries
+
+
+def _load_as_of(dt: Any, table: TableId, as_of: datetime | str) -> None:
+    """Load the version current at ``as_of``; before the table existed there is none."""
+    from deltalake import DeltaTable
+
+    moment = _as_datetime(as_of)
+    created = DeltaTable(dt.table_uri, version=0).history(1)[0]["timestamp"] / 1000
+    try:
+        if moment.timestamp() < created:
+            raise ValueError
+        dt.load_as_version(moment)
+    except Exception:
+        raise LakehouseError(f"{table} has no version at or before "
+                             f"{moment.isoformat()}") from None
 
 
 def _user_metadata(text: Any) -> dict[str, Any]:
@@ -608,3 +623,29 @@ def delta_io(spark: SparkSession | None, lake: Lake, prefer: str | None = None) 
         return DeltaRsIO(spark, lake)
     raise LakehouseError(f"unknown Delta implementation {choice!r} (delta-spark or delta-rs)")
 
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One version of a table as files on storage, read without Spark (delta-rs reads the log
+    whichever implementation wrote it)."""
+
+    table: TableId
+    version: int
+    files: tuple[str, ...]
+    schema: Any  # pyarrow.Schema
+
+
+def snapshot(lake: Lake, table: TableId, version: int | None = None,
+             as_of: datetime | str | None = None) -> Snapshot:
+    """The files and schema of a table's current version, or of ``version`` / ``as_of``."""
+    import pyarrow as pa
+    from deltalake import DeltaTable
+
+    io = DeltaRsIO(None, lake)
+    io._require(table)
+    dt = io._table(table, version)
+    if as_of is not None and version is None:
+        _load_as_of(dt, table, as_of)
+    schema = pa.schema(DeltaTable.schema(dt).to_arrow())
+    return Snapshot(table, dt.version(), tuple(dt.file_uris()), schema)

@@ -1,0 +1,1 @@
+"""SQL engines for analysts: Athena SQL run locally (DuckDB over Delta snapshots)."""
