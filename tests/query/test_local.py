@@ -100,7 +100,7 @@ def test_reward_points_leaderboard(lake):
     expected = summary[summary.reward_points > 0].sort_values(
         ["reward_points", "customer_key"], ascending=[False, True]).head(20)
     assert list(got.customer_key) == list(expected.customer_key)
-    assert list(got["rank"])[0] == 1
+    assert list(got["rank"]) == sorted(got["rank"]) and got["rank"].iloc[0] == 1
 
 
 def test_loan_default_rate_by_segment(lake):
