@@ -447,7 +447,8 @@ def _load_as_of(dt: Any, table: TableId, as_of: datetime | str) -> None:
     from deltalake import DeltaTable
 
     moment = _as_datetime(as_of)
-    created = DeltaTable(dt.table_uri, version=0).history(1)[0]["timestamp"] / 1000
+    # history() lists the whole log whatever version is loaded: the oldest entry is the creation
+    created = min(e["timestamp"] for e in DeltaTable(dt.table_uri).history()) / 1000
     try:
         if moment.timestamp() < created:
             raise ValueError

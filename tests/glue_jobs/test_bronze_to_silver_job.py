@@ -2,30 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 from lakehouse.generate import generate
 from lakehouse.runtime.glue import as_bool, resolve_args
-
-SCRIPT = Path(__file__).resolve().parents[2] / "glue_jobs" / "bronze_to_silver.py"
-
-
-def load_job():
-    spec = importlib.util.spec_from_file_location("bronze_to_silver_job", SCRIPT)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_import_runs_nothing(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    module = load_job()
-    assert callable(module.main)
-    assert list(tmp_path.iterdir()) == []
+from tests.glue_jobs.jobs import load_job
 
 
 def test_arguments_are_glue_style_and_tolerate_system_arguments():
@@ -43,9 +24,10 @@ def test_arguments_are_glue_style_and_tolerate_system_arguments():
 @pytest.mark.integration
 def test_job_runs_the_pipeline_locally(tmp_path, spark, capsys):
     generate(tmp_path / "landing", customers=10, months=1, seed=3)
-    code = load_job().main(["job.py", "--JOB_NAME", "bronze_to_silver", "--env", "local",
-                            "--lake_root", str(tmp_path / "lake"),
-                            "--landing_root", str(tmp_path / "landing")])
+    job = load_job("bronze_to_silver")
+    code = job.main(["job.py", "--JOB_NAME", "bronze_to_silver", "--env", "local",
+                     "--lake_root", str(tmp_path / "lake"),
+                     "--landing_root", str(tmp_path / "landing")])
     assert code == 0
     assert "silver.transactions" in capsys.readouterr().out
     assert (tmp_path / "lake" / "silver" / "transactions" / "_delta_log").is_dir()
