@@ -48,7 +48,7 @@ def mask_pan(number: str) -> str:
     return "*" * (len(digits) - 4) + digits[-4:]
 
 
-# 8-19 digits, unbroken or grouped by single spaces or dashes (``4111 1111 1111 1111``)
+# 8-19 digits, unbroken or grouped by single spaces or dashes (``NNNN NNNN NNNN NNNN``)
 _CARD_LIKE = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){7,18}(?![0-9])")
 
 
