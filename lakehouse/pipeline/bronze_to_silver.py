@@ -145,6 +145,14 @@ def _select(source: SourceConfig, entries: Sequence[LandingEntry], manifest: _Ma
     return _SourceBatch(source, new, replay, settled, skipped)
 
 
+def _paths_by_run(replay: Sequence[tuple[LandingFile, str]]) -> dict[str, list[str]]:
+    """Held-back files grouped by the run whose Bronze rows hold them."""
+    by_run: dict[str, list[str]] = defaultdict(list)
+    for file, run_id in replay:
+        by_run[run_id].append(file.relative)
+    return by_run
+
+
 @dataclass
 class _EntityBatch:
     """One entity's work in this run, between the two phases."""
@@ -181,19 +189,8 @@ class BronzeToSilver:
         self.report = RunReport(self.run_id)
         self.references = load_reference_values(settings.reference_dir)
         self.notes: dict[str, str] = {}  # landing path -> what was noticed reading it
-        self._gates = gates
+        self.gates = gates or QualityGates(self.lake)
         self._tokenize: Callable[[Column], Column] | None = None
-
-    @property
-    def gates(self) -> QualityGates:
-        if self._gates is None:
-            self._gates = QualityGates(self.lake)
-        return self._gates
-
-    @property
-    def started_gates(self) -> QualityGates | None:
-        """The gates' context if this run needed one (later steps reuse it)."""
-        return self._gates
 
     @property
     def tokenize(self) -> Callable[[Column], Column]:
@@ -294,10 +291,7 @@ class BronzeToSilver:
     def _rows_of(self, batch: _SourceBatch) -> Column:
         """This run's Bronze rows of a source, plus the rows of files held back before."""
         condition = F.col("ingest_run_id") == self.run_id
-        by_run: dict[str, list[str]] = defaultdict(list)
-        for file, run_id in batch.replay:
-            by_run[run_id].append(file.relative)
-        for run_id, paths in by_run.items():
+        for run_id, paths in _paths_by_run(batch.replay).items():
             condition = condition | ((F.col("ingest_run_id") == run_id)
                                      & F.col(SOURCE_FILE).isin(*paths))
         return condition
@@ -327,13 +321,10 @@ class BronzeToSilver:
         entity = item.entity
         table = entity.quarantine_table
         if item.replayed and self.delta.exists(table):
-            by_run: dict[str, list[str]] = defaultdict(list)
-            for file, run_id in item.replayed:
-                by_run[run_id].append(file.relative)
             predicate = " OR ".join(
                 f"(ingest_run_id = '{run_id}' AND source_file IN ("
                 + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "))"
-                for run_id, paths in by_run.items())
+                for run_id, paths in _paths_by_run(item.replayed).items())
             self.delta.delete(table, predicate, run_id=self.run_id, step="silver")
         quarantine = item.classified.transform(to_quarantine(entity.key))
         committed = self.delta.write(quarantine, table, self.mode, run_id=self.run_id,

@@ -45,14 +45,8 @@ class SilverToGold:
         self.delta = delta_io(spark, self.lake)
         self.report = report
         self.progress = progress
-        self._gates = gates
+        self.gates = gates or QualityGates(self.lake)
         self.full_refresh = full_refresh
-
-    @property
-    def gates(self) -> QualityGates:
-        if self._gates is None:
-            self._gates = QualityGates(self.lake)
-        return self._gates
 
     def _last_inputs(self) -> str | None:
         if not all(self.delta.exists(t) for t in GOLD_TABLES):

@@ -24,6 +24,6 @@ def run_workflow(settings: Settings, *, full_refresh: bool = False,
         silver = BronzeToSilver(settings, session, full_refresh=full_refresh, progress=progress)
         report = silver.run()
         if not report.blocked:
-            SilverToGold(settings, session, report, progress=progress, gates=silver.started_gates,
+            SilverToGold(settings, session, report, progress=progress, gates=silver.gates,
                          full_refresh=full_refresh).run()
         return report

@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -82,22 +82,6 @@ class GateResult:
         return [r for r in self.results if not r.success]
 
 
-@dataclass
-class GateRecord:
-    """Every gate of a run, for ops.dq_results and the command line."""
-
-    gates: list[GateResult] = field(default_factory=list)
-    docs_path: str | None = None
-
-    @property
-    def failures(self) -> list[ExpectationResult]:
-        return [f for g in self.gates for f in g.failures]
-
-    @property
-    def seconds(self) -> float:
-        return sum(g.seconds for g in self.gates)
-
-
 def _columns_of(kwargs: dict[str, Any]) -> str | None:
     """The column(s) an expectation is about: one, a pair (A,B) or a list."""
     if kwargs.get("column"):
@@ -117,22 +101,38 @@ def _short(value: Any) -> str | None:
 
 
 class QualityGates:
-    """A Great Expectations file context kept with the lake (results and Data Docs)."""
+    """A Great Expectations file context kept with the lake (results and Data Docs).
+
+    Cheap to create: Great Expectations is imported and its context opened on the first
+    validation, so a run that gates nothing never pays for it.
+    """
 
     def __init__(self, lake: Lake) -> None:
-        os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no network calls, ever
-        import great_expectations as gx
-        from great_expectations.data_context.types.base import ProgressBarsConfig
+        self.lake = lake
+        self._context: Any = None
+        self._datasource: Any = None
 
-        self._gx = gx
-        root = (f"{lake.root}/_quality" if lake.is_local
-                else os.path.join(os.environ.get("TMPDIR", "/tmp"), "lakehouse_quality"))
-        self.context = gx.get_context(mode="file", project_root_dir=root)
-        self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
-        try:
-            self.datasource: Any = self.context.data_sources.get("lakehouse")
-        except (KeyError, ValueError):
-            self.datasource = self.context.data_sources.add_spark("lakehouse")
+    @property
+    def context(self) -> Any:
+        if self._context is None:
+            os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no network calls, ever
+            import great_expectations as gx
+            from great_expectations.data_context.types.base import ProgressBarsConfig
+
+            root = (f"{self.lake.root}/_quality" if self.lake.is_local
+                    else os.path.join(os.environ.get("TMPDIR", "/tmp"), "lakehouse_quality"))
+            self._context = gx.get_context(mode="file", project_root_dir=root)
+            self._context.variables.progress_bars = ProgressBarsConfig(globally=False)
+            try:
+                self._datasource = self._context.data_sources.get("lakehouse")
+            except (KeyError, ValueError):
+                self._datasource = self._context.data_sources.add_spark("lakehouse")
+        return self._context
+
+    @property
+    def datasource(self) -> Any:
+        self.context  # noqa: B018 - opening the context creates the datasource
+        return self._datasource
 
     def _batch_definition(self, name: str) -> Any:
         try:
@@ -147,7 +147,8 @@ class QualityGates:
     def validate(self, table: str, df: DataFrame, expectations: list[Expectation],
                  run_id: str) -> GateResult:
         """Run one suite over ``df``; Data Docs are updated with the result."""
-        gx = self._gx
+        import great_expectations as gx
+
         started = time.perf_counter()
         suite = gx.ExpectationSuite(name=table, expectations=expectations)
         suite = self.context.suites.add_or_update(suite)
@@ -178,7 +179,10 @@ class QualityGates:
         return gate
 
     def docs_index(self) -> str | None:
-        sites = self.context.get_docs_sites_urls()
+        """The Data Docs page, once a gate has rendered it."""
+        if self._context is None:
+            return None
+        sites = self._context.get_docs_sites_urls()
         url = sites[0].get("site_url") if sites else None
         return url.removeprefix("file://") if url else None
 
