@@ -1,7 +1,8 @@
 """Glue job bronze_to_silver: new landing files -> bronze.<source> -> silver.<entity>.
 
-Arguments: --JOB_NAME, --lake_root, --landing_root, optional --env (default glue),
---full_refresh (true/false). Runs the same pipeline as ``lakehouse run``.
+Arguments: --JOB_NAME, --lake_root, --landing_root; optional --env (default glue),
+--full_refresh (true/false), --bronze_root / --silver_root / --gold_root (a layer's own bucket).
+Runs the same pipeline as ``lakehouse run``.
 """
 
 from __future__ import annotations
@@ -10,14 +11,18 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    from lakehouse.config import load_settings
     from lakehouse.pipeline.bronze_to_silver import bronze_to_silver
-    from lakehouse.runtime.glue import as_bool, glue_job, resolve_args
+    from lakehouse.runtime.glue import (
+        COMMON_OPTIONAL,
+        as_bool,
+        glue_job,
+        job_settings,
+        resolve_args,
+    )
 
     args = resolve_args(argv or sys.argv, ["JOB_NAME", "lake_root", "landing_root"],
-                        {"env": "glue", "full_refresh": "false"})
-    settings = load_settings(environment=args["env"], lake_root=args["lake_root"],
-                             landing_root=args["landing_root"])
+                        COMMON_OPTIONAL)
+    settings = job_settings(args)
     with glue_job(args) as spark:
         report = bronze_to_silver(settings, spark=spark,
                                   full_refresh=as_bool(args["full_refresh"]), progress=print)

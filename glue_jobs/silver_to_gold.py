@@ -1,7 +1,9 @@
 """Glue job silver_to_gold: every Gold table rebuilt from Silver behind quality gates.
 
-Arguments: --JOB_NAME, --lake_root, optional --env (default glue), --full_refresh (true/false).
-Does nothing (and commits nothing) when Silver has not changed since the last build.
+Arguments: --JOB_NAME, --lake_root; optional --env (default glue), --full_refresh (true/false),
+--bronze_root / --silver_root / --gold_root (a layer's own bucket). Does nothing (and commits
+nothing) when Silver has not changed since the last build. Then registers every table in the
+configured catalog (the Glue Data Catalog on Glue), as the workflow's crawlers also do.
 """
 
 from __future__ import annotations
@@ -10,16 +12,22 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    from lakehouse.config import load_settings
     from lakehouse.pipeline.silver_to_gold import silver_to_gold
-    from lakehouse.runtime.glue import as_bool, glue_job, resolve_args
+    from lakehouse.pipeline.workflow import register_catalog
+    from lakehouse.runtime.glue import (
+        COMMON_OPTIONAL,
+        as_bool,
+        glue_job,
+        job_settings,
+        resolve_args,
+    )
 
-    args = resolve_args(argv or sys.argv, ["JOB_NAME", "lake_root"],
-                        {"env": "glue", "full_refresh": "false"})
-    settings = load_settings(environment=args["env"], lake_root=args["lake_root"])
+    args = resolve_args(argv or sys.argv, ["JOB_NAME", "lake_root"], COMMON_OPTIONAL)
+    settings = job_settings(args)
     with glue_job(args) as spark:
         report = silver_to_gold(settings, spark=spark, progress=print,
                                 full_refresh=as_bool(args["full_refresh"]))
+        register_catalog(settings, print)
     print(report.summary())
     report.raise_if_blocked()
     return 0

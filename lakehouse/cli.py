@@ -102,10 +102,10 @@ def _existing_docs(lake_root: str) -> str | None:
 
 def cmd_history(args: argparse.Namespace) -> int:
     from lakehouse.io.delta import delta_io
-    from lakehouse.io.lake import Lake, TableId
+    from lakehouse.io.lake import TableId
 
     settings = _settings(args)
-    delta = delta_io(None, Lake.at(settings.lake_root))
+    delta = delta_io(None, settings.lake())
     entries = delta.history(TableId.parse(args.table), args.limit)
     print(f"{'version':>7}  {'timestamp (UTC)':<19}  {'operation':<14} {'step':<7} "
           f"{'run id':<24}  rows")
@@ -118,19 +118,94 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_tables(args: argparse.Namespace) -> int:
-    from lakehouse.io.delta import delta_io
-    from lakehouse.io.lake import Lake
+    from lakehouse.catalog.store import CatalogError, LocalCatalog, catalog_for
 
     settings = _settings(args)
-    lake = Lake.at(settings.lake_root)
-    delta = delta_io(None, lake)
-    tables = lake.list_tables()
-    if not tables:
-        print(f"no tables in {lake.root} (run 'lakehouse run' first)")
+    catalog = catalog_for(settings) or LocalCatalog(settings.lake())
+    if isinstance(catalog, LocalCatalog):
+        definitions = catalog.tables()
+    else:
+        definitions = []
+        for layer in ("bronze", "silver", "gold", "ops"):
+            try:
+                definitions += catalog.tables(settings.catalog.database(layer))
+            except CatalogError:
+                continue
+    if not definitions:
+        print(f"no tables in the {settings.catalog.kind} catalog (run 'lakehouse run' or "
+              "'lakehouse register' first)")
         return 0
-    print(f"{'table':<34} {'version':>7}")
-    for table in tables:
-        print(f"{table!s:<34} {delta.version(table):>7}")
+    if args.columns:
+        for d in definitions:
+            print(f"{d.qualified_name}  ({d.format}, version {d.version})  {d.location}")
+            for column in d.columns:
+                comment = f"  -- {column.comment}" if column.comment else ""
+                print(f"    {column.name:<28} {column.type}{comment}")
+        return 0
+    width = max(len(d.qualified_name) for d in definitions)
+    print(f"{'table':<{width}}  {'format':<15} {'version':>7} {'columns':>7}  description")
+    for d in definitions:
+        version = "" if d.version is None else d.version
+        print(f"{d.qualified_name:<{width}}  {d.format:<15} {version:>7} "
+              f"{len(d.columns):>7}  {d.description}")
+    return 0
+
+
+def _catalog(settings):
+    from lakehouse.catalog.store import catalog_for
+
+    catalog = catalog_for(settings)
+    if catalog is None:
+        raise LakehouseError("no catalog configured (catalog.kind is none); use --catalog "
+                             "local or glue")
+    return catalog
+
+
+def cmd_register(args: argparse.Namespace) -> int:
+    from lakehouse.catalog.register import register_lake
+
+    settings = _settings(args)
+    if args.catalog:
+        settings = settings.model_copy(update={"catalog": settings.catalog.model_copy(
+            update={"kind": args.catalog})})
+    done = register_lake(settings, _catalog(settings), _Progress(args.quiet))
+    if not done:
+        print(f"no tables in {settings.lake().root} (run 'lakehouse run' first)")
+    for item in done:
+        print(f"{item.action:<9} {item.definition.qualified_name} "
+              f"(version {item.definition.version})")
+    return 0
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    from lakehouse.catalog.register import publish_snapshot
+    from lakehouse.io.lake import TableId
+
+    settings = _settings(args)
+    if args.catalog:
+        settings = settings.model_copy(update={"catalog": settings.catalog.model_copy(
+            update={"kind": args.catalog})})
+    if (args.version is None) == (args.as_of is None):
+        raise LakehouseError("give --version N or --as-of TIMESTAMP (one of them)")
+    definition = publish_snapshot(settings, _catalog(settings), TableId.parse(args.table),
+                                  version=args.version, as_of=args.as_of, name=args.name)
+    layer = TableId.parse(args.table).layer
+    print(f"published {args.table} version {definition.version} as "
+          f"{definition.qualified_name} ({len(definition.columns)} columns, manifest "
+          f"{definition.location}/manifest)")
+    print(f"query it: lakehouse query -e \"SELECT count(*) FROM {layer}.{definition.name}\"")
+    return 0
+
+
+def cmd_crawlers(args: argparse.Namespace) -> int:
+    from lakehouse.catalog.tables import crawlers_json
+
+    text = crawlers_json(_settings(args))
+    if args.out == "-":
+        print(text, end="")
+    else:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"wrote {args.out}")
     return 0
 
 
@@ -151,9 +226,8 @@ def _params(pairs: list[str]) -> dict[str, str]:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    from lakehouse.engines.local import LocalEngine
+    from lakehouse.engines import engine_for
     from lakehouse.formatting import aligned, as_csv, as_json
-    from lakehouse.io.lake import Lake
 
     if (args.file is None) == (args.execute is None):
         raise LakehouseError("give a .sql file or -e \"SQL\" (one of them)")
@@ -165,8 +239,8 @@ def cmd_query(args: argparse.Namespace) -> int:
     else:
         sql = args.execute
     settings = _settings(args)
-    headers, rows = LocalEngine(Lake.at(settings.lake_root)).rows(sql, _params(args.param),
-                                                                 _as_of(args.as_of))
+    headers, rows = engine_for(settings, args.engine).rows(sql, _params(args.param),
+                                                           _as_of(args.as_of))
     render = {"table": aligned, "csv": as_csv, "json": as_json}[args.format]
     print(render(rows, headers))
     if args.format == "table":
@@ -231,7 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_location_flags(history, landing=False)
     history.set_defaults(func=cmd_history)
 
-    query = sub.add_parser("query", help="run Athena SQL locally (DuckDB over the Delta tables)")
+    query = sub.add_parser("query", help="run Athena SQL locally (DuckDB over the Delta tables) "
+                           "or on Athena")
     query.add_argument("file", nargs="?", help="a .sql file, e.g. sql/top_customers_by_spend.sql")
     query.add_argument("-e", "--execute", help="SQL text instead of a file")
     query.add_argument("--as-of", help="read every table as of a version number or a "
@@ -239,12 +314,40 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                        help="value for a :NAME parameter (repeatable)")
     query.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    query.add_argument("--engine", choices=("local", "athena"), default=None,
+                       help="local (DuckDB over the Delta tables, the default) or athena "
+                       "(default: $LAKEHOUSE_ENGINE or athena.engine in the configuration)")
     _add_location_flags(query, landing=False)
     query.set_defaults(func=cmd_query)
 
-    tables = sub.add_parser("tables", help="list the lake's tables")
+    tables = sub.add_parser("tables", help="list the catalog's tables")
+    tables.add_argument("--columns", action="store_true", help="show every column and type")
     _add_location_flags(tables, landing=False)
     tables.set_defaults(func=cmd_tables)
+
+    register = sub.add_parser("register", help="register every table of the lake in the "
+                              "catalog (lakehouse run does this after each run)")
+    register.add_argument("--catalog", choices=("local", "glue"), default=None,
+                          help="default: catalog.kind in the configuration")
+    _add_location_flags(register, landing=False)
+    register.set_defaults(func=cmd_register)
+
+    snap = sub.add_parser("snapshot", help="publish one version of a table as its own catalog "
+                          "table (for Athena, which cannot time-travel Delta)")
+    snap.add_argument("table", help="e.g. gold.customer_summary")
+    snap.add_argument("--version", type=int, default=None)
+    snap.add_argument("--as-of", default=None, help="a timestamp (ISO 8601, UTC unless it "
+                      "names a zone): the version current at that moment")
+    snap.add_argument("--name", default=None, help="table name (default <table>_v<version>)")
+    snap.add_argument("--catalog", choices=("local", "glue"), default=None)
+    _add_location_flags(snap, landing=False)
+    snap.set_defaults(func=cmd_snapshot)
+
+    crawlers = sub.add_parser("crawlers", help="write the Glue crawler definitions "
+                              "(crawlers/crawlers.json) from the table definitions")
+    crawlers.add_argument("--out", default="crawlers/crawlers.json", help="file, or - for stdout")
+    crawlers.add_argument("--conf", help="configuration folder")
+    crawlers.set_defaults(func=cmd_crawlers)
     return parser
 
 

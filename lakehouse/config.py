@@ -18,9 +18,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lakehouse.errors import ConfigError
+from lakehouse.io.lake import Lake
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CONF_DIR = PROJECT_ROOT / "conf"
+# The wheel (`make package`, used on Glue where there is no checkout) carries conf/ as
+# lakehouse/_conf; a checkout or an editable install uses the repository's conf/.
+PACKAGED_CONF_DIR = Path(__file__).resolve().parent / "_conf"
+DEFAULT_CONF_DIR = (PROJECT_ROOT / "conf" if (PROJECT_ROOT / "conf" / "lakehouse.yaml").is_file()
+                    else PACKAGED_CONF_DIR)
 
 PiiClass = Literal["none", "pan", "name", "address", "contact", "birth_date", "identifier",
                    "sensitive_auth"]
@@ -208,6 +213,32 @@ class QualitySettings(_Frozen):
         return self.max_quarantine_rate.get(source, self.max_quarantine_rate.get("default", 1.0))
 
 
+class CatalogSettings(_Frozen):
+    """Where tables are registered after each run, and the databases' names there."""
+
+    kind: Literal["local", "glue", "none"] = "local"
+    database_prefix: str = ""        # Glue: "lakehouse_" -> databases lakehouse_gold, ...
+
+    def database(self, layer: str) -> str:
+        return f"{self.database_prefix}{layer}"
+
+
+class AwsSettings(_Frozen):
+    """How the AWS adapters reach AWS (boto3's defaults when unset)."""
+
+    region: str | None = None
+    endpoint_url: str | None = None  # an S3/Glue/Athena-compatible endpoint (tests use moto)
+
+
+class AthenaSettings(_Frozen):
+    """The query engine for analysts: ``local`` (DuckDB, no JVM) or ``athena``."""
+
+    engine: Literal["local", "athena"] = "local"
+    workgroup: str = "primary"
+    output_location: str | None = None  # s3://...; None when the workgroup enforces its own
+    poll_interval_s: float = 0.5
+
+
 class Settings(_Frozen):
     """Everything a run needs to know, resolved once."""
 
@@ -218,11 +249,19 @@ class Settings(_Frozen):
     spark: SparkSettings = SparkSettings()
     tokenization: TokenizationSettings = TokenizationSettings()
     quality: QualitySettings = QualitySettings()
+    layer_roots: dict[str, str] = {}
+    catalog: CatalogSettings = CatalogSettings()
+    aws: AwsSettings = AwsSettings()
+    athena: AthenaSettings = AthenaSettings()
     sources: dict[str, SourceConfig] = {}
 
     @property
     def reference_dir(self) -> Path:
         return Path(self.conf_dir) / "reference"
+
+    def lake(self) -> Lake:
+        """Where the tables live (``lake_root`` and any per-layer roots)."""
+        return Lake.at(self.lake_root, self.layer_roots)
 
 
 _ENV_OVERRIDES = {
@@ -232,6 +271,12 @@ _ENV_OVERRIDES = {
     "LAKEHOUSE_SPARK_MASTER": ("spark", "master"),
     "LAKEHOUSE_SHUFFLE_PARTITIONS": ("spark", "shuffle_partitions"),
     "LAKEHOUSE_DRIVER_MEMORY": ("spark", "driver_memory"),
+    "LAKEHOUSE_CATALOG": ("catalog", "kind"),
+    "LAKEHOUSE_ENGINE": ("athena", "engine"),
+    "LAKEHOUSE_ATHENA_WORKGROUP": ("athena", "workgroup"),
+    "LAKEHOUSE_ATHENA_OUTPUT": ("athena", "output_location"),
+    "LAKEHOUSE_AWS_ENDPOINT": ("aws", "endpoint_url"),
+    "LAKEHOUSE_AWS_REGION": ("aws", "region"),
 }
 
 

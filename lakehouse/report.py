@@ -9,7 +9,7 @@ from pyspark.sql import functions as F
 from lakehouse.config import Settings
 from lakehouse.formatting import aligned
 from lakehouse.io.delta import DeltaIO, delta_io
-from lakehouse.io.lake import Lake, TableId
+from lakehouse.io.lake import TableId
 from lakehouse.runtime.spark import get_spark
 from lakehouse.silver.rules import REASON_DESCRIPTIONS
 
@@ -25,7 +25,7 @@ def _read(delta: DeltaIO, name: str) -> DataFrame | None:
 
 def demo_report(settings: Settings, docs_path: str | None = None) -> str:
     """Table sizes, quarantine reasons, top customers, fraud, rewards and loan defaults."""
-    lake = Lake.at(settings.lake_root)
+    lake = settings.lake()
     delta = delta_io(get_spark(settings.spark), lake)
     parts: list[str] = []
     sizes = [(str(t), delta.version(t), delta.read(t).count()) for t in lake.list_tables()

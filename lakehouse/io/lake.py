@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,25 +53,47 @@ def _is_remote(uri: str) -> bool:
     return "://" in uri and not uri.startswith("file://")
 
 
+def _normalise(root: str | Path) -> str:
+    text = str(root)
+    if not _is_remote(text):
+        text = str(Path(text.removeprefix("file://")).expanduser().resolve())
+    return text.rstrip("/")
+
+
 @dataclass(frozen=True)
 class Lake:
-    """The lake root (a local folder or an ``s3://`` prefix) and the layout below it."""
+    """The lake root (a local folder or an ``s3://`` prefix) and the layout below it.
+
+    A table ``<layer>.<name>`` lives at ``<layer root>/<name>``; a layer's root is
+    ``<root>/<layer>`` unless ``layer_roots`` puts it elsewhere (on AWS each layer has its own
+    bucket, so that access to Bronze, which holds card numbers, can be granted separately). The
+    lake's own folders (``_quality``, ``_catalog``, ``_snapshots``, ``_staging``) stay under
+    ``root``.
+    """
 
     root: str
+    layer_roots: tuple[tuple[str, str], ...] = ()
 
     @classmethod
-    def at(cls, root: str | Path) -> Lake:
-        text = str(root)
-        if not _is_remote(text):
-            text = str(Path(text.removeprefix("file://")).expanduser().resolve())
-        return cls(text.rstrip("/"))
+    def at(cls, root: str | Path, layer_roots: Mapping[str, str] | None = None) -> Lake:
+        roots = []
+        for layer, uri in sorted((layer_roots or {}).items()):
+            if layer not in LAYERS:
+                raise LakehouseError(f"layer_roots: unknown layer {layer!r} "
+                                     f"(one of {', '.join(LAYERS)})")
+            if uri:
+                roots.append((layer, _normalise(uri)))
+        return cls(_normalise(root), tuple(roots))
+
+    def layer_root(self, layer: str) -> str:
+        return dict(self.layer_roots).get(layer, f"{self.root}/{layer}")
 
     @property
     def is_local(self) -> bool:
         return not _is_remote(self.root)
 
     def uri(self, table: TableId) -> str:
-        return f"{self.root}/{table.layer}/{table.name}"
+        return f"{self.layer_root(table.layer)}/{table.name}"
 
     def staging_uri(self, run_id: str, label: str) -> str:
         """A private scratch folder for one run (never inside a table)."""
@@ -88,10 +111,11 @@ class Lake:
         return uri.split("://", 1)[1]
 
     def list_tables(self) -> list[TableId]:
-        fs, base = self.filesystem()
+        fs, _ = self.filesystem()
         found: list[TableId] = []
         for layer in LAYERS:
-            selector = pafs.FileSelector(f"{base}/{layer}", allow_not_found=True)
+            selector = pafs.FileSelector(self.fs_path(self.layer_root(layer)),
+                                         allow_not_found=True)
             for info in fs.get_file_info(selector):
                 if info.type != pafs.FileType.Directory:
                     continue

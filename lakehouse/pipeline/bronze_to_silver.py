@@ -26,7 +26,7 @@ from lakehouse.bronze.ingest import bronze_table, with_lineage
 from lakehouse.config import Settings, SourceConfig
 from lakehouse.errors import ConfigError
 from lakehouse.io.delta import DeltaIO, MergeSpec, WriteMode, delta_io
-from lakehouse.io.lake import Lake, TableId
+from lakehouse.io.lake import TableId
 from lakehouse.io.landing import (
     SOURCE_FILE,
     LandingEntry,
@@ -177,16 +177,16 @@ class BronzeToSilver:
 
     def __init__(self, settings: Settings, spark: SparkSession, *, full_refresh: bool = False,
                  progress: Progress = _quiet, run_id: str | None = None,
-                 gates: QualityGates | None = None) -> None:
+                 gates: QualityGates | None = None, report: RunReport | None = None) -> None:
         self.settings = settings
         self.spark = spark
-        self.lake = Lake.at(settings.lake_root)
+        self.lake = settings.lake()
         self.delta = delta_io(spark, self.lake)
         self.full_refresh = full_refresh
         self.progress = progress
         self.now = datetime.now(UTC)
-        self.run_id = run_id or new_run_id(self.now)
-        self.report = RunReport(self.run_id)
+        self.run_id = report.run_id if report else (run_id or new_run_id(self.now))
+        self.report = report or RunReport(self.run_id)
         self.references = load_reference_values(settings.reference_dir)
         self.notes: dict[str, str] = {}  # landing path -> what was noticed reading it
         self.gates = gates or QualityGates(self.lake)
@@ -413,7 +413,7 @@ def bronze_to_silver(settings: Settings, *, full_refresh: bool = False,
                      progress: Progress = _quiet, spark: SparkSession | None = None,
                      run_id: str | None = None) -> RunReport:
     """Run Bronze -> Silver for every source under the lake lock."""
-    lake = Lake.at(settings.lake_root)
+    lake = settings.lake()
     with lake_lock(lake):
         session = spark or get_spark(settings.spark)
         return BronzeToSilver(settings, session, full_refresh=full_refresh, progress=progress,

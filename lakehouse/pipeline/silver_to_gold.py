@@ -26,7 +26,6 @@ from lakehouse.gold.build import (
 from lakehouse.gold.expectations import SilverTotals, gold_gates
 from lakehouse.gold.rewards import load_rules
 from lakehouse.io.delta import delta_io
-from lakehouse.io.lake import Lake
 from lakehouse.ops import tables as ops
 from lakehouse.pipeline.run import Progress, RunReport, StepTimer, lake_lock, new_run_id
 from lakehouse.quality.gates import DQ_RESULTS, QualityGates, results_frame
@@ -41,7 +40,7 @@ class SilverToGold:
                  full_refresh: bool = False) -> None:
         self.settings = settings
         self.spark = spark
-        self.lake = Lake.at(settings.lake_root)
+        self.lake = settings.lake()
         self.delta = delta_io(spark, self.lake)
         self.report = report
         self.progress = progress
@@ -117,7 +116,7 @@ class SilverToGold:
 def silver_to_gold(settings: Settings, *, progress: Progress = lambda _: None,
                    spark: SparkSession | None = None, full_refresh: bool = False) -> RunReport:
     """Rebuild Gold when Silver changed, under the lake lock (the Glue job's entry)."""
-    lake = Lake.at(settings.lake_root)
+    lake = settings.lake()
     with lake_lock(lake):
         report = RunReport(new_run_id())
         SilverToGold(settings, spark or get_spark(settings.spark), report, progress=progress,

@@ -1,29 +1,82 @@
-"""The whole nightly workflow in one process: Bronze -> Silver, then Silver -> Gold.
+"""The whole nightly workflow in one process, in the order of the job graph
+(``conf/job_graph.yaml``, the same graph the Glue workflow follows).
 
-The order is the job graph's; a quality gate that blocks Silver stops the run before Gold.
+A quality gate that blocks a step stops the run before the steps after it; the catalog step
+still registers what was written (quarantine, ops tables), as the evidence an operator needs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pyspark.sql import SparkSession
 
 from lakehouse.config import Settings
-from lakehouse.io.lake import Lake
+from lakehouse.errors import ConfigError
 from lakehouse.pipeline.bronze_to_silver import BronzeToSilver
-from lakehouse.pipeline.run import Progress, RunReport, lake_lock
+from lakehouse.pipeline.graph import JobGraph, Step, load_job_graph
+from lakehouse.pipeline.run import Progress, RunReport, lake_lock, new_run_id
 from lakehouse.pipeline.silver_to_gold import SilverToGold
+from lakehouse.quality.gates import QualityGates
 from lakehouse.runtime.spark import get_spark
+
+
+class _Run:
+    """What the steps of one run share: settings, Spark, the report and the gates."""
+
+    def __init__(self, settings: Settings, spark: SparkSession, full_refresh: bool,
+                 progress: Progress) -> None:
+        self.settings, self.spark = settings, spark
+        self.full_refresh, self.progress = full_refresh, progress
+        self.report = RunReport(new_run_id())
+        self.gates = QualityGates(settings.lake())
+
+    def bronze_to_silver(self) -> None:
+        BronzeToSilver(self.settings, self.spark, full_refresh=self.full_refresh,
+                       progress=self.progress, report=self.report,
+                       gates=self.gates).run()
+
+    def silver_to_gold(self) -> None:
+        SilverToGold(self.settings, self.spark, self.report, progress=self.progress,
+                     gates=self.gates, full_refresh=self.full_refresh).run()
+
+    def register_catalog(self) -> None:
+        register_catalog(self.settings, self.progress)
+
+
+def register_catalog(settings: Settings, progress: Progress) -> None:
+    """The catalog step: every table into the configured catalog (none: skipped)."""
+    from lakehouse.catalog.register import register_lake
+    from lakehouse.catalog.store import catalog_for
+
+    catalog = catalog_for(settings)
+    if catalog is None:
+        progress("catalog: registration off (catalog.kind: none)")
+        return
+    register_lake(settings, catalog, progress)
+
+
+def _action(run: _Run, step: Step) -> Callable[[], None]:
+    if step.kind == "crawler":
+        return run.register_catalog
+    action = getattr(run, step.name, None)
+    if action is None:
+        raise ConfigError(f"job graph step {step.name!r} has no local runner "
+                          "(known: bronze_to_silver, silver_to_gold)")
+    return action
 
 
 def run_workflow(settings: Settings, *, full_refresh: bool = False,
                  progress: Progress = lambda _: None,
-                 spark: SparkSession | None = None) -> RunReport:
-    """Run every step under one lake lock and one run id; the report covers all of them."""
-    with lake_lock(Lake.at(settings.lake_root)):
-        session = spark or get_spark(settings.spark)
-        silver = BronzeToSilver(settings, session, full_refresh=full_refresh, progress=progress)
-        report = silver.run()
-        if not report.blocked:
-            SilverToGold(settings, session, report, progress=progress, gates=silver.gates,
-                         full_refresh=full_refresh).run()
-        return report
+                 spark: SparkSession | None = None, graph: JobGraph | None = None) -> RunReport:
+    """Run every step of the job graph under one lake lock and one run id; the report covers
+    all of them."""
+    graph = graph or load_job_graph(settings.conf_dir)
+    with lake_lock(settings.lake()):
+        run = _Run(settings, spark or get_spark(settings.spark), full_refresh, progress)
+        for step in graph.order():
+            if run.report.blocked and step.kind == "job":
+                progress(f"{step.name}: skipped (a quality gate blocked an earlier step)")
+                continue
+            _action(run, step)()
+        return run.report

@@ -30,6 +30,22 @@ def resolve_args(argv: Sequence[str], required: Sequence[str],
     return {k: v for k, v in vars(known).items()}
 
 
+# Optional arguments every job takes: the environment overlay and per-layer roots (on AWS each
+# layer has its own bucket; empty means <lake_root>/<layer>).
+COMMON_OPTIONAL = {"env": "glue", "full_refresh": "false", "bronze_root": "", "silver_root": "",
+                   "gold_root": ""}
+
+
+def job_settings(args: dict[str, str]) -> Any:
+    """The run's settings from a job's resolved arguments."""
+    from lakehouse.config import load_settings
+
+    layer_roots = {layer: args[f"{layer}_root"] for layer in ("bronze", "silver", "gold")
+                   if args.get(f"{layer}_root")}
+    return load_settings(environment=args["env"], lake_root=args["lake_root"],
+                         landing_root=args.get("landing_root"), layer_roots=layer_roots or None)
+
+
 def as_bool(value: str | None) -> bool:
     return str(value).strip().lower() in ("1", "true", "yes", "y")
 

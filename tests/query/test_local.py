@@ -187,3 +187,55 @@ def test_command_line_formats(lake, capsys):
                  "--lake", lake["lake"].root]) == 0
     assert capsys.readouterr().out.strip().endswith("(2 rows)")
     assert main(["query", "--lake", lake["lake"].root]) == 1
+
+
+def test_every_run_registers_every_table_in_the_local_catalog(lake):
+    from lakehouse.catalog.store import LocalCatalog
+    from lakehouse.catalog.tables import declared_tables
+
+    settings = load_settings(lake_root=lake["lake"].root, environ={})
+    registered = {d.qualified_name: d for d in LocalCatalog(lake["lake"]).tables()}
+    in_lake = {str(t) for t in lake["lake"].list_tables()}
+    assert set(registered) == in_lake
+    assert in_lake == {str(t) for t in declared_tables(settings)}, "declared = written"
+    summary = registered["gold.customer_summary"]
+    assert summary.version == DeltaTable(summary.location).version() == 1
+    assert summary.location == lake["lake"].uri(TableId("gold", "customer_summary"))
+    assert [c.name for c in summary.columns] == list(native(lake["lake"],
+                                                            "gold.customer_summary").columns)
+    assert all(d.description for d in registered.values())
+
+
+def test_a_published_snapshot_holds_exactly_that_versions_rows(lake, capsys):
+    root = lake["lake"].root
+    assert main(["-q", "snapshot", "gold.customer_summary", "--version", "0",
+                 "--lake", root]) == 0
+    assert "as gold.customer_summary_v0" in capsys.readouterr().out
+    engine = LocalEngine(lake["lake"])
+    headers, rows = engine.rows("SELECT * FROM gold.customer_summary_v0 ORDER BY customer_key")
+    published = [dict(zip(headers, row, strict=True)) for row in rows]
+    version_0 = DeltaTable(lake["lake"].uri(TableId("gold", "customer_summary")), version=0)
+    assert published == version_0.to_pyarrow_table().sort_by("customer_key").to_pylist()
+    current = engine.query("SELECT sum(txn_count) AS n FROM gold.customer_summary")
+    assert int(current.n[0]) == sum(r["txn_count"] for r in published) + 1
+    with pytest.raises(QueryError, match="published snapshot"):
+        engine.query("SELECT * FROM gold.customer_summary_v0 FOR VERSION AS OF 1")
+    assert main(["tables", "--lake", root]) == 0
+    assert "gold.customer_summary_v0" in capsys.readouterr().out
+    # --as-of resolves to the version current at that time: the latest one here
+    assert main(["-q", "snapshot", "gold.customer_summary", "--as-of", "2999-01-01T00:00:00Z",
+                 "--lake", root]) == 0
+    assert "version 1 as gold.customer_summary_v1" in capsys.readouterr().out
+    assert main(["snapshot", "gold.customer_summary", "--lake", root]) == 1
+    assert "give --version N or --as-of" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("sql", "message"), [
+    ("SELECT format_datetime(max(trans_date), 'yyyy') FROM gold.fraud_daily",
+     "function format_datetime\\(\\) has no DuckDB equivalent"),
+    ("SELECT x FROM (VALUES 1) t(x) MATCH_RECOGNIZE (ORDER BY x MEASURES A.x AS y "
+     "PATTERN (A) DEFINE A AS true)", "not supported by the local engine: .*MATCH_RECOGNIZE"),
+])
+def test_unsupported_sql_names_the_construct(lake, sql, message):
+    with pytest.raises(QueryError, match=message):
+        LocalEngine(lake["lake"]).query(sql)
