@@ -4,13 +4,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-unit lint bench clean
+.PHONY: install demo test test-unit lint bench clean package
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required, found " + sys.version.split()[0])'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[local,notebooks,dev]"
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -27,6 +27,14 @@ test-unit: install
 lint: install
 	$(BIN)/ruff check lakehouse tests glue_jobs
 	$(BIN)/mypy
+
+# The wheel Glue installs (--additional-python-modules): the library and its conf/, no Spark
+# (Glue provides it). Terraform uploads dist/lakehouse-<version>-py3-none-any.whl.
+package: install
+	rm -rf build dist/lakehouse-*.whl
+	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir dist .
+	@rm -rf build
+	@ls dist/lakehouse-*.whl
 
 clean:
 	rm -rf lake landing spark-warehouse .pytest_cache build dist *.egg-info
