@@ -209,6 +209,44 @@ def cmd_crawlers(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_upload(args: argparse.Namespace) -> int:
+    from lakehouse.aws import aws_client
+    from lakehouse.aws.landing import upload_landing
+
+    settings = _settings(args)
+    kms_key = args.kms_key or settings.aws.kms_key_id
+    done = upload_landing(aws_client(settings, "s3"), args.folder, args.to, kms_key,
+                          _Progress(args.quiet))
+    sent = [u for u in done if u.action == "uploaded"]
+    print(f"{len(sent)} file(s) uploaded to {args.to} ({sum(u.size for u in sent):,} bytes, "
+          f"SSE-KMS {kms_key or 'the bucket default key'}), {len(done) - len(sent)} unchanged")
+    return 0
+
+
+def cmd_workflow(args: argparse.Namespace) -> int:
+    from lakehouse.aws import aws_client
+    from lakehouse.aws.workflow import start_workflow, wait_for, workflow_status
+    from lakehouse.pipeline.graph import load_job_graph
+
+    settings = _settings(args)
+    name = args.name or load_job_graph(settings.conf_dir).workflow
+    glue = aws_client(settings, "glue")
+    run_id = args.run_id
+    if args.action == "start":
+        run_id = start_workflow(glue, name)
+        print(f"started workflow {name}: run {run_id}")
+        if not args.wait:
+            return 0
+    if args.wait and run_id:
+        run = wait_for(glue, name, run_id, poll_s=args.poll, progress=_Progress(args.quiet))
+    else:
+        run = workflow_status(glue, name, run_id)
+    print(run.describe())
+    if run.finished and not run.succeeded:
+        raise LakehouseError(f"workflow {name} run {run.run_id} did not succeed")
+    return 0
+
+
 def _as_of(text: str | None) -> int | str | None:
     if text is None:
         return None
@@ -342,6 +380,31 @@ def build_parser() -> argparse.ArgumentParser:
     snap.add_argument("--catalog", choices=("local", "glue"), default=None)
     _add_location_flags(snap, landing=False)
     snap.set_defaults(func=cmd_snapshot)
+
+    upload = sub.add_parser("upload", help="upload landing files to S3 (SSE-KMS), each "
+                            "file once")
+    upload.add_argument("folder", nargs="?", default="landing", help="local landing folder "
+                        "(default ./landing)")
+    upload.add_argument("--to", required=True, help="s3://bucket[/prefix], e.g. the Terraform "
+                        "output landing_root")
+    upload.add_argument("--kms-key", default=None, help="KMS key id, ARN or alias (default: "
+                        "aws.kms_key_id)")
+    upload.add_argument("--conf", help="configuration folder")
+    upload.add_argument("--env", help="environment overlay (e.g. glue)")
+    upload.set_defaults(func=cmd_upload)
+
+    workflow = sub.add_parser("workflow", help="start the Glue workflow or show a run's status")
+    workflow.add_argument("action", choices=("start", "status"))
+    workflow.add_argument("run_id", nargs="?", default=None, help="status of this run "
+                          "(default: the latest)")
+    workflow.add_argument("--name", default=None, help="workflow name (default: the job "
+                          "graph's, lakehouse-nightly)")
+    workflow.add_argument("--wait", action="store_true", help="poll until the run finishes; "
+                          "exit 1 unless every job succeeded")
+    workflow.add_argument("--poll", type=float, default=30.0, help="seconds between polls")
+    workflow.add_argument("--conf", help="configuration folder")
+    workflow.add_argument("--env", help="environment overlay (e.g. glue)")
+    workflow.set_defaults(func=cmd_workflow)
 
     crawlers = sub.add_parser("crawlers", help="write the Glue crawler definitions "
                               "(crawlers/crawlers.json) from the table definitions")

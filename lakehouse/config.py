@@ -228,6 +228,7 @@ class AwsSettings(_Frozen):
 
     region: str | None = None
     endpoint_url: str | None = None  # an S3/Glue/Athena-compatible endpoint (tests use moto)
+    kms_key_id: str | None = None    # SSE-KMS key for landing uploads (Terraform: alias/lakehouse)
 
 
 class AthenaSettings(_Frozen):
@@ -277,6 +278,10 @@ _ENV_OVERRIDES = {
     "LAKEHOUSE_ATHENA_OUTPUT": ("athena", "output_location"),
     "LAKEHOUSE_AWS_ENDPOINT": ("aws", "endpoint_url"),
     "LAKEHOUSE_AWS_REGION": ("aws", "region"),
+    "LAKEHOUSE_KMS_KEY": ("aws", "kms_key_id"),
+    "LAKEHOUSE_BRONZE_ROOT": ("layer_roots", "bronze"),
+    "LAKEHOUSE_SILVER_ROOT": ("layer_roots", "silver"),
+    "LAKEHOUSE_GOLD_ROOT": ("layer_roots", "gold"),
 }
 
 

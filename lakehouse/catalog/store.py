@@ -125,14 +125,15 @@ class GlueCatalog(Catalog):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GlueCatalog:
-        import boto3
+        from lakehouse.aws import aws_client
 
-        return cls(boto3.client("glue", region_name=settings.aws.region,
-                                endpoint_url=settings.aws.endpoint_url))
+        return cls(aws_client(settings, "glue"))
 
     def _call(self, operation: str, **kwargs: Any) -> Any:
         """One Glue call; a missing entity is None for reads (``get_*``), an error otherwise."""
         from botocore.exceptions import BotoCoreError, ClientError
+
+        from lakehouse.aws import aws_error
 
         try:
             return getattr(self.client, operation)(**kwargs)
@@ -140,10 +141,9 @@ class GlueCatalog(Catalog):
             code = exc.response.get("Error", {}).get("Code")
             if code == "EntityNotFoundException" and operation.startswith("get_"):
                 return None
-            raise CatalogError(f"Glue {operation} failed: "
-                               f"{exc.response.get('Error', {}).get('Message', exc)}") from None
+            raise CatalogError(aws_error(f"Glue {operation}", exc)) from None
         except BotoCoreError as exc:
-            raise CatalogError(f"Glue {operation} failed: {exc}") from None
+            raise CatalogError(aws_error(f"Glue {operation}", exc)) from None
 
     def ensure_database(self, name: str, description: str) -> None:
         if self._call("get_database", Name=name) is None:

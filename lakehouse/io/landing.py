@@ -6,14 +6,17 @@ with ``.`` or ``_`` are ignored (temporary uploads, markers).
 
 from __future__ import annotations
 
+import atexit
 import csv
 import hashlib
 import io
 import logging
+import shutil
+import tempfile
 import zlib
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,6 +36,7 @@ SOURCE_FILE = "source_file"
 # The landing file's modification time: orders versions of a record across files.
 LANDED_AT = "landed_at"
 _CHUNK = 1 << 20
+_GZIP_MAGIC = b"\x1f\x8b"
 
 
 @dataclass(frozen=True)
@@ -65,12 +69,16 @@ def _filesystem(root: str) -> tuple[pafs.FileSystem, str]:
 
 
 def _fingerprint(fs: pafs.FileSystem, path: str, compressed: bool) -> tuple[str | None, str | None]:
-    """(sha256, problem): reads the whole file once; also proves a .gz decompresses to the end."""
+    """(sha256, problem): reads the whole file once; also proves a .gz decompresses to the end,
+    and that a file without the .gz name is not gzip (Spark would read its bytes as text)."""
     digest = hashlib.sha256()
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS) if compressed else None
+    gzipped: bool | None = None  # known after the first chunk
     try:
         with fs.open_input_stream(path, compression=None) as stream:
             while chunk := stream.read(_CHUNK):
+                if gzipped is None:
+                    gzipped = not compressed and chunk.startswith(_GZIP_MAGIC)
                 digest.update(chunk)
                 if inflater is not None:
                     inflater.decompress(chunk, 0)
@@ -85,6 +93,8 @@ def _fingerprint(fs: pafs.FileSystem, path: str, compressed: bool) -> tuple[str 
         return digest.hexdigest(), f"corrupt gzip: {exc}"
     if inflater is not None and not inflater.eof:
         return digest.hexdigest(), "corrupt gzip: truncated stream"
+    if gzipped:
+        return digest.hexdigest(), "gzip content in a file not named .gz"
     return digest.hexdigest(), None
 
 
@@ -128,16 +138,20 @@ def list_landing(landing_root: str, source: SourceConfig) -> list[LandingEntry]:
 def fingerprint(source: SourceConfig, entry: LandingEntry) -> LandingFile:
     """Read a landing file once: its sha256, and whether it can be loaded at all."""
     fs, _ = _filesystem(entry.uri if "://" in entry.uri else "/")
-    path = entry.uri.split("://", 1)[1] if "://" in entry.uri else entry.uri
-    content_hash, problem = _fingerprint(fs, path, entry.relative.endswith(".gz"))
+    content_hash, problem = _fingerprint(fs, _fs_path(entry.uri), entry.relative.endswith(".gz"))
     if problem is None and entry.size == 0:
         problem = "empty file"
     return LandingFile(source.name, entry.uri, entry.relative, entry.size, entry.modified,
                        content_hash, problem)
 
 
+def _fs_path(uri: str) -> str:
+    """What a pyarrow filesystem opens: ``bucket/key`` for ``s3://bucket/key``."""
+    return uri.split("://", 1)[1] if "://" in uri else uri
+
+
 def _first_bytes(fs: pafs.FileSystem, path: str, compressed: bool, limit: int = 1 << 16) -> bytes:
-    with fs.open_input_stream(path, compression=None) as stream:
+    with fs.open_input_stream(_fs_path(path), compression=None) as stream:
         raw = stream.read(limit if not compressed else 1 << 20)
     if compressed:
         return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw, limit)
@@ -235,12 +249,52 @@ class RawBatch:
     notes: dict[str, str]  # relative path -> note (missing or unknown columns)
 
 
+def _spark_reads_s3(spark: SparkSession) -> bool:
+    """Glue reads s3:// natively; elsewhere Spark needs the S3A connector on its classpath."""
+    from lakehouse.runtime.spark import running_on_glue
+
+    if running_on_glue():
+        return True
+    try:
+        spark._jvm.java.lang.Class.forName("org.apache.hadoop.fs.s3a.S3AFileSystem")  # type: ignore[union-attr]
+        return True
+    except Exception:  # py4j wraps the ClassNotFoundException
+        return False
+
+
+def _readable_by_spark(spark: SparkSession, files: list[LandingFile]) -> list[LandingFile]:
+    """Remote landing files as Spark can open them: as they are on Glue (or with S3A); else
+    copied once into a local staging folder (removed when the process ends), so a laptop or
+    CI can run against an S3 landing bucket. Their ``relative`` names are unchanged."""
+    remote = [f for f in files if "://" in f.uri]
+    if not remote or _spark_reads_s3(spark):
+        return files
+    staging = Path(tempfile.mkdtemp(prefix="lakehouse-landing-")).resolve()
+    atexit.register(shutil.rmtree, staging, True)
+    staged = []
+    for file in files:
+        if "://" not in file.uri:
+            staged.append(file)
+            continue
+        fs, _ = _filesystem(file.uri)
+        target = staging / file.relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with fs.open_input_stream(_fs_path(file.uri), compression=None) as stream, \
+                target.open("wb") as out:
+            while block := stream.read(1 << 20):
+                out.write(block)
+        staged.append(replace(file, uri=str(target)))
+    log.info("staged %d remote landing file(s) in %s", len(remote), staging)
+    return staged
+
+
 def read_raw(spark: SparkSession, source: SourceConfig, files: Iterable[LandingFile]) -> RawBatch:
     """All rows of ``files`` in the source's Bronze layout (text), with the landing-relative
     ``source_file`` and the file's ``landed_at``."""
     readable = [f for f in files if f.problem is None]
     if not readable:
         raise LandingError(f"{source.name}: no readable files in the batch")
+    readable = _readable_by_spark(spark, readable)
     fs, _ = _filesystem(readable[0].uri if "://" in readable[0].uri else "/")
     notes: dict[str, str] = {}
     frames = []

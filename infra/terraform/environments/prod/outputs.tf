@@ -77,3 +77,11 @@ output "alerts_topic_arn" {
   description = "SNS topic of the Glue failure alerts."
   value       = module.monitoring.alerts_topic_arn
 }
+
+output "layer_roots" {
+  description = "Per-layer roots for the command line on AWS: LAKEHOUSE_BRONZE_ROOT and LAKEHOUSE_GOLD_ROOT (silver and ops live under lake_root)."
+  value = {
+    bronze = "s3://${module.storage.bucket_names["bronze"]}/bronze"
+    gold   = "s3://${module.storage.bucket_names["gold"]}/gold"
+  }
+}

@@ -1,0 +1,24 @@
+"""AWS adapters: boto3 clients from the settings, landing uploads to S3 with SSE-KMS, and the
+Glue workflow (start a run, read its status). The Glue Data Catalog registrar is
+``lakehouse.catalog.store.GlueCatalog``; the Athena engine is ``lakehouse.engines.athena``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lakehouse.config import Settings
+
+
+def aws_client(settings: Settings, service: str) -> Any:
+    """A boto3 client with the configured region and endpoint (boto3's defaults when unset)."""
+    import boto3
+
+    return boto3.client(service, region_name=settings.aws.region,
+                        endpoint_url=settings.aws.endpoint_url)
+
+
+def aws_error(operation: str, exc: Exception) -> str:
+    """One line for a failed AWS call: the service's message, never a traceback."""
+    response = getattr(exc, "response", None) or {}
+    message = response.get("Error", {}).get("Message") or str(exc)
+    return f"{operation} failed: {message}"
