@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from lakehouse.generate import generate
-from lakehouse.runtime.glue import as_bool, resolve_args
+from lakehouse.io.lake import TableId
+from lakehouse.runtime.glue import COMMON_OPTIONAL, as_bool, job_settings, resolve_args
 from tests.glue_jobs.jobs import load_job
 
 
@@ -19,6 +20,26 @@ def test_arguments_are_glue_style_and_tolerate_system_arguments():
     with pytest.raises(SystemExit):
         resolve_args(["job.py", "--JOB_NAME", "x"], ["JOB_NAME", "lake_root"])
     assert as_bool("true") and as_bool("1") and not as_bool("false")
+
+
+def test_the_arguments_terraform_passes_put_each_layer_in_its_bucket():
+    """The default arguments of the Glue jobs in infra/terraform (one bucket per layer)."""
+    args = resolve_args(["job.py", "--JOB_NAME", "b2s", "--lake_root", "s3://p-silver",
+                         "--landing_root", "s3://p-landing", "--env", "glue",
+                         "--bronze_root", "s3://p-bronze/bronze", "--gold_root",
+                         "s3://p-gold/gold", "--datalake-formats", "delta"],
+                        ["JOB_NAME", "lake_root", "landing_root"], COMMON_OPTIONAL)
+    settings = job_settings(args)
+    lake = settings.lake()
+    assert lake.uri(TableId("bronze", "transactions")) == "s3://p-bronze/bronze/transactions"
+    assert lake.uri(TableId("silver", "transactions")) == "s3://p-silver/silver/transactions"
+    assert lake.uri(TableId("gold", "customer_summary")) == "s3://p-gold/gold/customer_summary"
+    assert lake.uri(TableId("ops", "run_log")) == "s3://p-silver/ops/run_log"
+    assert settings.landing_root == "s3://p-landing"
+    assert settings.catalog.kind == "glue" and settings.catalog.database("gold") == \
+        "lakehouse_gold"
+    assert settings.tokenization.secret_id == "lakehouse/tokenization-key"
+    assert not settings.tokenization.allow_local_key
 
 
 @pytest.mark.integration
