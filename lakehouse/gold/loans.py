@@ -2,10 +2,15 @@
 
 Features describe the loan and its borrower as first observed - origination terms, the first
 snapshot, the borrower's master-data version in force that day (credit score, income, age) and
-card behaviour up to that day - so nothing learnt after the outcome leaks in. ``defaulted`` is
-the label: the loan was ever in ``default`` or ``charged_off``. ``max_days_past_due``,
-``latest_status`` and ``latest_outstanding`` are monitoring columns that contain the outcome:
-never model inputs.
+card behaviour up to that day - so nothing learnt after first sight leaks in. ``defaulted`` is
+the label: the loan was ever in ``default`` or ``charged_off`` by its last snapshot.
+``max_days_past_due``, ``latest_status`` and ``latest_outstanding`` are monitoring columns that
+contain the outcome: never model inputs.
+
+Caveat for models: a loan already on the book when the data starts may be first seen late, or
+already in default; then ``first_status`` / ``first_days_past_due`` show the outcome, so they
+are not safe inputs (the loan notebook leaves them out), and ``card_*`` cover a different span
+of history per loan. ``defaulted`` also grows with time on book (no fixed outcome window).
 """
 
 from __future__ import annotations
