@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-unit lint bench clean package
+.PHONY: install demo test test-unit lint bench bench-small clean package
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required, found " + sys.version.split()[0])'
@@ -23,6 +23,15 @@ test: install
 
 test-unit: install
 	$(BIN)/python -m pytest -m "not integration"
+
+# Benchmarks (issue #7), never part of make test: about 1 M and 4 M transactions, results in
+# benchmarks/results/latest.{json,md}. BENCH_ARGS adds options, e.g. BENCH_ARGS="--sizes 2M,8M".
+bench: install
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
+# A quick run of the same harness (minutes), into benchmarks/results/small/.
+bench-small: install
+	$(BIN)/python -m benchmarks.run --sizes 50k,200k --out benchmarks/results/small $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check lakehouse tests glue_jobs
