@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 
 from lakehouse.errors import LakehouseError, TableNotFoundError
 from lakehouse.io.lake import Lake, TableId, spark_path
+from lakehouse.pipeline.faults import fault_point
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -364,6 +365,7 @@ class DeltaRsIO(DeltaIO):
         df.select(*schema.fieldNames()).write.mode("errorifexists").parquet(
             spark_path(folder))
         actions, rows = self._add_actions(table, folder, schema)
+        fault_point(f"delta.commit:{table}")  # Parquet written, not yet in the log
         properties = CommitProperties(custom_metadata=commit_metadata(run_id, step, metadata))
         if not exists:
             create_table_with_add_actions(uri, Schema.from_json(schema.json()), actions,

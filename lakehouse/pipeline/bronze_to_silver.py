@@ -5,15 +5,17 @@ run's Bronze rows are parsed, checked and classified; the entity's quality gate 
 batch. Phase 2: only if every gate passed are clean rows merged into ``silver.<entity>`` (and its
 SCD2 history). Either way the evidence is written - quarantine rows, ``ops.ingested_files``,
 ``ops.run_log``, ``ops.dq_results`` - and a blocked run exits with code 2. Files of a blocked run
-are replayed from Bronze by the next run, so nothing is loaded twice. A run with no new files
-writes nothing at all.
+are replayed from Bronze by the next run, so nothing is loaded twice. So are the files of a run
+that crashed after appending them to Bronze but before recording them (each Bronze commit names
+its files and their content hashes). A run with no new files writes nothing at all.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -38,6 +40,7 @@ from lakehouse.io.landing import (
 from lakehouse.ops import tables as ops
 from lakehouse.pii.columns import keyed_token, with_card_number_flag
 from lakehouse.pii.keys import resolve_token_key
+from lakehouse.pipeline.faults import fault_point
 from lakehouse.pipeline.run import Progress, RunReport, StepTimer, lake_lock, new_run_id
 from lakehouse.quality.gates import DQ_RESULTS, GateResult, QualityGates, results_frame
 from lakehouse.reference import load_reference_values
@@ -46,7 +49,10 @@ from lakehouse.silver import ENTITIES, Entity, scd2
 from lakehouse.silver.batch import CLEAN, DUPLICATE, OUTCOME, QUARANTINED, classify, to_quarantine
 from lakehouse.silver.entity import ROW_HASH
 from lakehouse.silver.expectations import silver_expectations
-from lakehouse.silver.fields import parse_fields
+from lakehouse.silver.fields import digest_columns, parse_fields
+
+# Bronze commit metadata naming the files appended (path -> content hash)
+_BRONZE_FILES = "files"
 
 
 def _quiet(_: str) -> None:
@@ -60,6 +66,7 @@ class _Manifest:
     identities: frozenset[tuple[str, int, int]]  # settled files: path, size, mtime (ms)
     hashes: frozenset[str]                       # settled content
     blocked: dict[str, str]                      # content held back by a gate -> its run id
+    runs: dict[str, frozenset[str]] = field(default_factory=dict)  # source -> runs recorded
 
     @classmethod
     def empty(cls) -> _Manifest:
@@ -70,24 +77,28 @@ class _Manifest:
         if not delta.exists(ops.INGESTED_FILES):
             return cls.empty()
         rows = (delta.read(ops.INGESTED_FILES).where(F.col("content_hash").isNotNull())
-                .select("path", "size", "modified_at", "content_hash", "outcome", "run_id",
-                        "ingested_at").collect())
+                .select("source", "path", "size", "modified_at", "content_hash", "outcome",
+                        "run_id", "ingested_at").collect())
         settled = [r for r in rows if r.outcome in ops.SETTLED]
         hashes = frozenset(r.content_hash for r in settled)
         blocked: dict[str, str] = {}
         for r in sorted(rows, key=lambda r: r.ingested_at):
             if r.outcome == ops.BLOCKED and r.content_hash not in hashes:
                 blocked[r.content_hash] = r.run_id
+        runs: dict[str, set[str]] = defaultdict(set)
+        for r in rows:
+            runs[r.source].add(r.run_id)
         # PySpark returns naive local-time datetimes; .timestamp() reads them the same way.
         return cls(frozenset((r.path, r.size, int(r.modified_at.timestamp() * 1000))
-                             for r in settled), hashes, blocked)
+                             for r in settled), hashes, blocked,
+                   {source: frozenset(ids) for source, ids in runs.items()})
 
 
 @dataclass(frozen=True)
 class _SourceBatch:
     source: SourceConfig
     new: list[LandingFile]                      # to load into Bronze, in path order
-    replay: list[tuple[LandingFile, str]]       # already in Bronze from a blocked run
+    replay: list[tuple[LandingFile, str]]       # already in Bronze from a blocked or crashed run
     settled: list[ops.IngestedFile]             # recorded without rows (empty, rejected, copies)
     skipped: int                                # settled by an earlier run, untouched since
 
@@ -110,8 +121,11 @@ def plan_entities(settings: Settings) -> dict[Entity, list[SourceConfig]]:
 
 
 def _select(source: SourceConfig, entries: Sequence[LandingEntry], manifest: _Manifest,
-            run_id: str, now: datetime) -> _SourceBatch:
-    """Sort landing files into new, replayed, recorded-only and skipped."""
+            run_id: str, now: datetime,
+            unrecorded: Mapping[tuple[str, str], str] | None = None) -> _SourceBatch:
+    """Sort landing files into new, replayed, recorded-only and skipped. ``unrecorded``: files
+    (path, content hash) a crashed run appended to Bronze without recording -> that run's id."""
+    unrecorded = unrecorded or {}
     new: list[LandingFile] = []
     replay: list[tuple[LandingFile, str]] = []
     settled: list[ops.IngestedFile] = []
@@ -135,6 +149,8 @@ def _select(source: SourceConfig, entries: Sequence[LandingEntry], manifest: _Ma
                                   f"same content as {first_with_hash[file.content_hash]}"))
         elif file.content_hash in manifest.blocked:
             replay.append((file, manifest.blocked[file.content_hash]))
+        elif file.content_hash and (file.relative, file.content_hash) in unrecorded:
+            replay.append((file, unrecorded[(file.relative, file.content_hash)]))
         elif file.problem:
             outcome = ops.EMPTY if file.problem == "empty file" else ops.REJECTED
             settled.append(record(file, outcome, file.problem))
@@ -211,10 +227,12 @@ class BronzeToSilver:
             batches = []
             for source in sources:
                 entries = list_landing(self.settings.landing_root, source)
-                batch = _select(source, entries, manifest, self.run_id, self.now)
+                pending = any(e.identity not in manifest.identities for e in entries)
+                batch = _select(source, entries, manifest, self.run_id, self.now,
+                                self._unrecorded_bronze(source, manifest) if pending else None)
                 self.progress(f"{source.name}: {len(entries)} landing file(s), "
                               f"{len(batch.new)} new"
-                              + (f", {len(batch.replay)} held back before" if batch.replay
+                              + (f", {len(batch.replay)} to replay from Bronze" if batch.replay
                                  else ""))
                 batches.append(batch)
             self.report.skipped_files += sum(b.skipped for b in batches)
@@ -237,6 +255,26 @@ class BronzeToSilver:
             self.report.docs_path = self.gates.docs_index()
         return self.report
 
+    def _unrecorded_bronze(self, source: SourceConfig,
+                           manifest: _Manifest) -> dict[tuple[str, str], str]:
+        """Files in Bronze that no run recorded: appended by a run that crashed before writing
+        ``ops.ingested_files``. The next run replays their rows rather than appending the files
+        again (Bronze stays append-only and holds each file once)."""
+        table = bronze_table(source.name)
+        if self.full_refresh or not self.delta.exists(table):
+            return {}
+        recorded = manifest.runs.get(source.name, frozenset())
+        found: dict[tuple[str, str], str] = {}
+        for entry in self.delta.history(table):  # newest first
+            if entry.step != "bronze" or not entry.run_id:
+                continue
+            if entry.run_id in recorded:
+                break  # runs are serialised: this one settled or replayed everything before it
+            files = json.loads(entry.metadata.get(f"lakehouse.{_BRONZE_FILES}", "{}"))
+            for path, content_hash in files.items():
+                found.setdefault((path, content_hash), entry.run_id)
+        return found
+
     # -- phase 1 ------------------------------------------------------------------------------
 
     def _prepare(self, item: _EntityBatch) -> None:
@@ -252,10 +290,12 @@ class BronzeToSilver:
                 self.notes.update(raw.notes)
                 committed = self.delta.write(raw.frame.transform(
                     with_lineage(self.run_id, self.now)), table, self.mode,
-                    run_id=self.run_id, step="bronze")
+                    run_id=self.run_id, step="bronze", metadata={_BRONZE_FILES: json.dumps(
+                        {f.relative: f.content_hash for f in batch.new}, sort_keys=True)})
                 item.steps.append(timer.finish(rows_in=committed.rows,
                                                rows_written=committed.rows,
                                                table_version=committed.version))
+                fault_point(f"bronze.appended:{batch.source.name}")
             rows = self.delta.read(table).where(self._rows_of(batch))
             parsed_frames.append(rows.transform(parse_fields(batch.source, self.references,
                                                              self.tokenize)))
@@ -267,8 +307,9 @@ class BronzeToSilver:
         parsed = parsed_frames[0]
         for other in parsed_frames[1:]:
             parsed = parsed.unionByName(other)
+        digests = {c for source in item.sources for c in digest_columns(source)}
         item.classified = (parsed.transform(classify(entity.key))
-                           .transform(with_card_number_flag)
+                           .transform(lambda df: with_card_number_flag(df, skip=digests))
                            .persist(StorageLevel.MEMORY_AND_DISK))
         per_file: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         for row in item.classified.groupBy(SOURCE_FILE, OUTCOME).count().collect():
@@ -305,6 +346,7 @@ class BronzeToSilver:
             self._replace_quarantine(item)
             if publish:
                 item.steps += self._publish(item)
+                fault_point(f"silver.published:{entity.name}")
             else:
                 item.steps.append(self._silver_timer(item).finish(
                     outcome="blocked", rows_in=sum(item.totals.values()),
@@ -320,6 +362,7 @@ class BronzeToSilver:
         assert item.classified is not None
         entity = item.entity
         table = entity.quarantine_table
+        timer = StepTimer(self.run_id, f"silver.{table.name}", str(table))
         if item.replayed and self.delta.exists(table):
             predicate = " OR ".join(
                 f"(ingest_run_id = '{run_id}' AND source_file IN ("
@@ -329,9 +372,9 @@ class BronzeToSilver:
         quarantine = item.classified.transform(to_quarantine(entity.key))
         committed = self.delta.write(quarantine, table, self.mode, run_id=self.run_id,
                                      step="silver")
-        item.steps.append(StepTimer(self.run_id, f"silver.{table.name}", str(table)).finish(
-            rows_in=item.totals[QUARANTINED], rows_written=committed.rows,
-            table_version=committed.version))
+        item.steps.append(timer.finish(rows_in=item.totals[QUARANTINED],
+                                       rows_written=committed.rows,
+                                       table_version=committed.version))
 
     def _silver_timer(self, item: _EntityBatch) -> StepTimer:
         """Times the Silver step: its share of phase 1 plus what follows from now."""

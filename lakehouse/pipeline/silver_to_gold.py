@@ -1,7 +1,8 @@
 """Silver -> Gold: every Gold table rebuilt from one pinned Silver snapshot, behind gates.
 
 Gold is rebuilt only when a Silver table changed since the last build (the Silver versions each
-build read are kept in the Gold commits' metadata), so a run with nothing new commits nothing.
+build read are kept in each Gold commit's metadata), so a run with nothing new commits nothing,
+and a run stopped between two Gold commits is finished by the next one.
 All four tables are validated before any is written; a failing gate leaves every Gold table at
 its previous version.
 """
@@ -16,7 +17,6 @@ from pyspark.sql import functions as F
 
 from lakehouse.config import Settings
 from lakehouse.gold.build import (
-    CUSTOMER_SUMMARY,
     GOLD_TABLES,
     SILVER_INPUTS,
     SilverSnapshot,
@@ -27,6 +27,7 @@ from lakehouse.gold.expectations import SilverTotals, gold_gates
 from lakehouse.gold.rewards import load_rules
 from lakehouse.io.delta import delta_io
 from lakehouse.ops import tables as ops
+from lakehouse.pipeline.faults import fault_point
 from lakehouse.pipeline.run import Progress, RunReport, StepTimer, lake_lock, new_run_id
 from lakehouse.quality.gates import DQ_RESULTS, QualityGates, results_frame
 from lakehouse.runtime.spark import get_spark
@@ -48,12 +49,16 @@ class SilverToGold:
         self.full_refresh = full_refresh
 
     def _last_inputs(self) -> str | None:
-        if not all(self.delta.exists(t) for t in GOLD_TABLES):
-            return None
-        history = self.delta.history(CUSTOMER_SUMMARY, 1)
-        return history[0].metadata.get(f"lakehouse.{INPUTS_KEY}") if history else None
+        """The Silver versions every Gold table was last built from; None when the tables
+        disagree (a run stopped between two Gold commits) or one is missing."""
+        built = set()
+        for table in GOLD_TABLES:
+            history = self.delta.history(table, 1) if self.delta.exists(table) else []
+            built.add(history[0].metadata.get(f"lakehouse.{INPUTS_KEY}") if history else None)
+        return built.pop() if len(built) == 1 else None
 
     def run(self) -> None:
+        fault_point("gold.start")
         versions = {str(t): self.delta.version(t) for t in SILVER_INPUTS}
         missing = [t for t, v in versions.items() if v is None]
         if missing:

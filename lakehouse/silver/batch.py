@@ -9,6 +9,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse.io.landing import LANDED_AT, SOURCE_FILE
+from lakehouse.pii import columns as pii
 from lakehouse.silver import rules
 from lakehouse.silver.fields import RAW_HASH, RAW_REDACTED, REASONS
 
@@ -51,7 +52,9 @@ def classify(key: tuple[str, ...]) -> Callable[[DataFrame], DataFrame]:
         outcome = (F.when(F.size(reasons) > 0, F.lit(QUARANTINED))
                    .when(wins & first, F.lit(CLEAN))
                    .otherwise(F.lit(DUPLICATE)))
-        return df.withColumn(REASONS, reasons).withColumn(OUTCOME, outcome)
+        # one shuffle on the key serves both windows (the first is on the key and the file)
+        return (df.repartition(*key).withColumn(REASONS, reasons)
+                .withColumn(OUTCOME, outcome))
 
     return transform
 
@@ -62,6 +65,9 @@ def to_quarantine(key: tuple[str, ...]) -> Callable[[DataFrame], DataFrame]:
     def transform(df: DataFrame) -> DataFrame:
         natural_key = F.concat_ws("|", *[F.concat(F.lit(f"{k}="), F.col(k).cast("string"))
                                           for k in key])
+        # a card number sent in a key field (or shifted into it) is masked like any other
+        natural_key = F.when(pii.contains_pan(natural_key), pii.mask_pan(natural_key)
+                             ).otherwise(natural_key)
         return df.where(F.col(OUTCOME) == QUARANTINED).select(
             "source",
             natural_key.alias("natural_key"),

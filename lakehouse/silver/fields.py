@@ -39,6 +39,13 @@ def output_columns(name: str, pii_class: str) -> tuple[str, ...]:
     return (name,)
 
 
+def digest_columns(source: SourceConfig) -> tuple[str, ...]:
+    """The parsed columns holding hex digests computed here (keyed tokens, the raw hash)."""
+    tokens = [output_columns(name, source.field_pii(name))[0] for name in source.fields
+              if source.field_pii(name) in ("pan", "identifier")]
+    return (*tokens, RAW_HASH)
+
+
 @dataclass(frozen=True)
 class _Parsed:
     outputs: dict[str, Column]
@@ -132,21 +139,43 @@ def _parse_field(name: str, spec: FieldSpec, source: SourceConfig, is_key: bool,
     return _Parsed(outputs, reasons)
 
 
-def _redacted_raw(source: SourceConfig) -> Column:
-    """The raw values for operators: PAN masked, other personal data replaced by its class."""
-    entries = []
+def _redacted_raw(source: SourceConfig, reasons: Column) -> Column:
+    """The raw values for operators: PAN masked, other personal data replaced by its class, a
+    card number typed into any other column masked too."""
+    malformed = F.col(CORRUPT).isNotNull()
+    entries, checked = [], []
     for column in source.stored_layout:
         raw = F.col(bronze_column(column.name))
         if column.pii == "pan":
             raw = F.when(raw.isNotNull(), pii.mask_pan(pii.digits_only(F.trim(raw))))
         elif column.pii != "none":
             raw = F.when(raw.isNotNull(), F.lit(f"<{column.pii}>"))
-        entries.append(raw.alias(column.name))
+        # A malformed row's values are not where their columns say (a short CSV row shifts the
+        # card number and names into other columns): only its redacted line is kept.
+        entries.append(F.when(~malformed, raw).alias(column.name))
+        checked.append(F.when(~malformed, F.when(pii.contains_pan(raw), pii.mask_pan(raw))
+                              .otherwise(raw)).alias(column.name))
     # unbroken digit runs are masked whether or not they pass Luhn (a mistyped card number is
     # still one); grouped ones ("4111 1111 ...") when they are card numbers
-    line = F.when(F.col(CORRUPT).isNotNull(),
-                  pii.redact_card_numbers(pii.redact_digit_runs(F.col(CORRUPT))))
-    return F.to_json(F.struct(*entries, line.alias("_line")))
+    line = F.when(malformed,
+                  pii.redact_card_numbers(pii.redact_digit_runs(F.col(CORRUPT)))).alias("_line")
+    plain = F.to_json(F.struct(*entries, line))
+    # Only a rejected row's raw values are kept (in the quarantine), so only those are scanned
+    # here and, when one holds a card number, masked column by column. A row that passes every
+    # rule is scanned once, later, with the rest of the batch (``with_card_number_flag``): a
+    # card number in it blocks the batch, rejected by a later rule (a conflicting duplicate)
+    # or not.
+    return F.when((F.size(reasons) > 0) & pii.contains_pan(plain),
+                  F.to_json(F.struct(*checked, line))).otherwise(plain)
+
+
+def _undecodable(source: SourceConfig) -> Column:
+    """``malformed_row`` where the reader replaced bytes that are invalid in the source's
+    encoding (a Latin-1 byte in a UTF-8 file): the value as landed is lost, so the row must not
+    be published as if it were intact."""
+    raws = [F.col(bronze_column(c.name)) for c in source.stored_layout] + [F.col(CORRUPT)]
+    return rules.reason_if(F.concat_ws("", *raws).contains(rules.REPLACEMENT_CHARACTER),
+                           rules.MALFORMED_ROW)
 
 
 def _raw_hash(source: SourceConfig) -> Column:
@@ -163,18 +192,22 @@ def parse_fields(source: SourceConfig, references: Mapping[str, frozenset[str]],
 
     def transform(bronze: DataFrame) -> DataFrame:
         malformed = rules.reason_if(F.col(CORRUPT).isNotNull(), rules.MALFORMED_ROW)
-        all_reasons = [malformed] + [r for p in parsed.values() for r in p.reasons]
-        reasons = F.array_distinct(F.filter(F.array(*all_reasons), lambda r: r.isNotNull()))
+        all_reasons = [malformed, _undecodable(source)] + [r for p in parsed.values()
+                                                            for r in p.reasons]
+        # distinct codes, nulls dropped, in rule order (no lambda: Spark interprets those per row)
+        reasons = F.array_except(F.array(*all_reasons), F.array(F.lit(None).cast("string")))
         outputs = [column.alias(name) for p in parsed.values()
                    for name, column in p.outputs.items()]
-        return bronze.select(
-            *outputs,
-            reasons.alias(REASONS),
-            _raw_hash(source).alias(RAW_HASH),
-            _redacted_raw(source).alias(RAW_REDACTED),
-            F.lit(source.name).alias("source"),
-            *[F.col(c) for c in LINEAGE[1:]],
-            F.col(LANDED_AT),
-        )
+        # computed once, for the output and for the redaction (a name no source column has)
+        computed = "__reasons"
+        return (bronze.withColumn(computed, reasons)
+                .select(
+                    *outputs,
+                    F.col(computed).alias(REASONS),
+                    _raw_hash(source).alias(RAW_HASH),
+                    _redacted_raw(source, F.col(computed)).alias(RAW_REDACTED),
+                    F.lit(source.name).alias("source"),
+                    *[F.col(c) for c in LINEAGE[1:]],
+                    F.col(LANDED_AT)))
 
     return transform

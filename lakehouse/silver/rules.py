@@ -22,7 +22,8 @@ INVALID_CARD_NUMBER = "invalid_card_number"
 DUPLICATE_IN_BATCH = "duplicate_in_batch"
 
 REASON_DESCRIPTIONS = {
-    MALFORMED_ROW: "the parser could not split the line or record into the expected fields",
+    MALFORMED_ROW: "the parser could not split the line or record into the expected fields, "
+                   "or its bytes are not valid in the source's encoding",
     MISSING_KEY: "a natural-key field is empty",
     MISSING_REQUIRED: "a required field is empty",
     BAD_TIMESTAMP: "a timestamp matches none of the source's formats or is implausible",
@@ -44,11 +45,16 @@ _TRUE = ("1", "true", "t", "yes", "y")
 _FALSE = ("0", "false", "f", "no", "n")
 _ZONED_PATTERN_LETTERS = ("X", "x", "Z", "O", "V", "z")
 EARLIEST_YEAR, LATEST_YEAR = 1900, 2100
+# Trimmed from both ends of every value: tabs and line-break characters pad values as often as
+# spaces do (a tab-padded amount, a CR left by a CRLF line ending)
+WHITESPACE = " \t\r\n\f\u000b"
+# What a decoder puts in place of bytes that are not valid in the source's encoding
+REPLACEMENT_CHARACTER = "\ufffd"
 
 
 def blank_to_null(col: Column) -> Column:
-    """Trimmed text, with empty strings as null."""
-    trimmed = F.trim(col)
+    """Trimmed text (spaces, tabs, line breaks), with empty strings as null."""
+    trimmed = F.btrim(col, F.lit(WHITESPACE))
     return F.when(trimmed == "", F.lit(None)).otherwise(trimmed)
 
 
