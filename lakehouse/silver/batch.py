@@ -52,9 +52,11 @@ def classify(key: tuple[str, ...]) -> Callable[[DataFrame], DataFrame]:
         outcome = (F.when(F.size(reasons) > 0, F.lit(QUARANTINED))
                    .when(wins & first, F.lit(CLEAN))
                    .otherwise(F.lit(DUPLICATE)))
-        # one shuffle on the key serves both windows (the first is on the key and the file)
-        return (df.repartition(*key).withColumn(REASONS, reasons)
-                .withColumn(OUTCOME, outcome))
+        # raw values are kept for the quarantine only: the rest of the batch does not carry
+        # them on (a third of its size) nor has them scanned for card numbers
+        return (df.withColumn(REASONS, reasons).withColumn(OUTCOME, outcome)
+                .withColumn(RAW_REDACTED, F.when(F.col(OUTCOME) == QUARANTINED,
+                                                 F.col(RAW_REDACTED))))
 
     return transform
 
