@@ -1,4 +1,4 @@
-"""One local Spark session for the whole test run (local[2], few shuffle partitions)."""
+"""One local Spark session for the whole test run (local[2], one shuffle partition)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,10 @@ def spark() -> Iterator:
     from lakehouse.config import SparkSettings
     from lakehouse.runtime.spark import get_spark
 
-    session = get_spark(SparkSettings(master="local[2]", shuffle_partitions=2,
+    # One shuffle partition: test data is tiny, and a run's many small jobs (most of them the
+    # quality gates') take about half the time they take with two. Input files still make
+    # several partitions, so multi-file writes and merges are exercised.
+    session = get_spark(SparkSettings(master="local[2]", shuffle_partitions=1,
                                       driver_memory="2g"), app_name="lakehouse-tests")
     yield session
     session.stop()
