@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -105,6 +105,18 @@ class _SourceBatch:
     @property
     def files(self) -> list[LandingFile]:
         return self.new + [f for f, _ in self.replay]
+
+
+# Landing bytes per partition of a batch (about 250 k transaction rows); gzip counted as 8x.
+_BYTES_PER_PARTITION = 64 * 1024 * 1024
+_GZIP_RATIO = 8
+
+
+def _partitions_for(file_groups: Iterable[list[LandingFile]]) -> int:
+    """How many partitions a batch of these landing files needs (at least one)."""
+    size = sum(f.size * (_GZIP_RATIO if f.relative.endswith(".gz") else 1)
+               for files in file_groups for f in files)
+    return max(1, -(-size // _BYTES_PER_PARTITION))
 
 
 def plan_entities(settings: Settings) -> dict[Entity, list[SourceConfig]]:
@@ -308,7 +320,13 @@ class BronzeToSilver:
         for other in parsed_frames[1:]:
             parsed = parsed.unionByName(other)
         digests = {c for source in item.sources for c in digest_columns(source)}
-        item.classified = (parsed.transform(classify(entity.key))
+        # Partitions sized to the batch, hashed on the key (which both duplicate windows reuse):
+        # a batch is cached for its gate, and a 4 M-row batch in the few default partitions
+        # made partitions too big to cache in a 2 GB heap.
+        partitions = max(self.settings.spark.shuffle_partitions,
+                         _partitions_for(b.files for b in item.batches))
+        item.classified = (parsed.repartition(partitions, *entity.key)
+                           .transform(classify(entity.key))
                            .transform(lambda df: with_card_number_flag(df, skip=digests))
                            .persist(StorageLevel.MEMORY_AND_DISK))
         per_file: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
