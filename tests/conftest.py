@@ -10,23 +10,17 @@ import pytest
 
 os.environ.setdefault("LAKEHOUSE_TOKEN_KEY", "test-only-tokenization-key")
 
-SMALL_DATA_CONF = {"spark.sql.adaptive.enabled": "false", "spark.sql.codegen.wholeStage": "false"}
-
 
 @pytest.fixture(scope="session")
 def spark() -> Iterator:
     from lakehouse.config import SparkSettings
     from lakehouse.runtime.spark import get_spark
 
-    # Test data is tiny, and a run is many small Spark jobs (most of them the quality gates'):
-    # one shuffle partition, and no adaptive re-planning (a job per shuffle stage) or
-    # whole-stage code generation (compiled per plan), which cost more than the few rows they
-    # process; results are the same. Input files still make several partitions, so multi-file
-    # writes and merges are exercised. Runs the tests start as commands (tests/test_cli.py,
-    # tests/reliability/test_runs.py), the demo and the benchmarks use the defaults.
+    # One shuffle partition: test data is tiny, and a run's many small jobs (most of them the
+    # quality gates') take about half the time they take with two. Input files still make
+    # several partitions, so multi-file writes and merges are exercised.
     session = get_spark(SparkSettings(master="local[2]", shuffle_partitions=1,
-                                      driver_memory="2g", extra=SMALL_DATA_CONF),
-                        app_name="lakehouse-tests")
+                                      driver_memory="2g"), app_name="lakehouse-tests")
     yield session
     session.stop()
 
