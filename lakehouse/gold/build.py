@@ -44,9 +44,11 @@ def enriched_transactions(silver: SilverSnapshot) -> DataFrame:
             .transform(with_reward_points(silver.reward_rules)))
 
 
-def build_gold(silver: SilverSnapshot, as_of: date) -> dict[TableId, DataFrame]:
-    """Every Gold table; ``as_of`` is the reference day (recency, ages)."""
-    tx = enriched_transactions(silver)
+def build_gold(silver: SilverSnapshot, as_of: date,
+               enriched: DataFrame | None = None) -> dict[TableId, DataFrame]:
+    """Every Gold table; ``as_of`` is the reference day (recency, ages). ``enriched``: the
+    snapshot's ``enriched_transactions``, when the caller has already computed them."""
+    tx = enriched if enriched is not None else enriched_transactions(silver)
     summary = customer_summary(tx, silver.customers, silver.loans, F.lit(as_of))
     return {
         CUSTOMER_SUMMARY: summary,

@@ -138,6 +138,16 @@ class DeltaIO(ABC):
             raise LakehouseError(f"{self.implementation}: this operation needs a Spark session")
         return self._spark
 
+    def stage(self, df: DataFrame, run_id: str, label: str) -> DataFrame:
+        """``df`` computed once into the run's scratch folder (``Lake.staging_uri``) and read
+        back. The frame returned is a plain file scan: the counts, quality gates and writes that
+        follow read these files instead of recomputing ``df``, holding it in memory (a cache is
+        bounded by the heap) or planning its long lineage again for every query (which cost
+        most of a small batch's gate time)."""
+        uri = spark_path(self.lake.staging_uri(run_id, label))
+        df.write.mode("errorifexists").parquet(uri)
+        return self.spark.read.schema(df.schema).parquet(uri)
+
     def uri(self, table: TableId) -> str:
         return self.lake.uri(table)
 

@@ -67,8 +67,8 @@ class Lake:
     A table ``<layer>.<name>`` lives at ``<layer root>/<name>``; a layer's root is
     ``<root>/<layer>`` unless ``layer_roots`` puts it elsewhere (on AWS each layer has its own
     bucket, so that access to Bronze, which holds card numbers, can be granted separately). The
-    lake's own folders (``_quality``, ``_catalog``, ``_snapshots``, ``_staging``) stay under
-    ``root``.
+    lake's own folders (``_quality``, ``_catalog``, ``_snapshots``) stay under ``root``; the
+    runs' scratch folder ``_staging`` is under Bronze's root (see ``staging_root``).
     """
 
     root: str
@@ -95,9 +95,26 @@ class Lake:
     def uri(self, table: TableId) -> str:
         return f"{self.layer_root(table.layer)}/{table.name}"
 
+    @property
+    def staging_root(self) -> str:
+        """Where runs keep scratch files: under Bronze's root, never inside a table. A batch is
+        staged before its quality gate, so it may hold what the gate exists to stop (a card
+        number typed into free text); Bronze is the one place allowed to hold card numbers."""
+        return f"{self.layer_root('bronze')}/_staging"
+
     def staging_uri(self, run_id: str, label: str) -> str:
-        """A private scratch folder for one run (never inside a table)."""
-        return f"{self.root}/_staging/{run_id}/{label}-{uuid.uuid4().hex[:8]}"
+        """A private scratch folder for one run."""
+        return f"{self.staging_root}/{run_id}/{label}-{uuid.uuid4().hex[:8]}"
+
+    def clear_staging(self, run_id: str | None = None) -> None:
+        """Remove one run's scratch folders, or every run's (left by runs that were killed);
+        the scratch root goes too once it is empty, so a layer's root holds only tables."""
+        if run_id:
+            self.remove(f"{self.staging_root}/{run_id}")
+        fs, _ = self.filesystem()
+        selector = pafs.FileSelector(self.fs_path(self.staging_root), allow_not_found=True)
+        if not run_id or not fs.get_file_info(selector):
+            self.remove(self.staging_root)
 
     def filesystem(self) -> tuple[pafs.FileSystem, str]:
         fs, path = pafs.FileSystem.from_uri(self.root if not self.is_local else

@@ -33,6 +33,11 @@ def digits_only(col: Column) -> Column:
     return F.regexp_replace(col, r"[\s-]", "")
 
 
+def _doubled(digit: Column) -> Column:
+    """A digit Luhn doubles: twice its value, 10-18 counting as the sum of their digits."""
+    return digit * 2 - F.when(digit > 4, 9).otherwise(0)
+
+
 def _luhn_sum_unrolled(col: Column) -> Column:
     """The Luhn sum of a digit string of at most ``PAN_MAX_LENGTH`` digits, written out digit
     by digit: plain expressions Spark compiles, where a lambda over ``sequence`` is interpreted
@@ -41,9 +46,7 @@ def _luhn_sum_unrolled(col: Column) -> Column:
     total = F.lit(0)
     for position in range(1, PAN_MAX_LENGTH + 1):
         digit = F.coalesce(F.substring(reverse, position, 1).cast("int"), F.lit(0))
-        # every second digit from the right is doubled, 10-18 counting as their digit sums
-        total = total + (digit if position % 2 else digit * 2 - F.when(digit > 4, 9)
-                         .otherwise(0))
+        total = total + (digit if position % 2 else _doubled(digit))  # every second from right
     return total
 
 
@@ -52,8 +55,7 @@ def _luhn_sum_any_length(col: Column) -> Column:
 
     def add_digit(total: Column, i: Column) -> Column:
         digit = col.substr(length - i + 1, F.lit(1)).cast("int")
-        doubled = F.when(digit * 2 > 9, digit * 2 - 9).otherwise(digit * 2)
-        return total + F.when(i % 2 == 0, doubled).otherwise(digit)
+        return total + F.when(i % 2 == 0, _doubled(digit)).otherwise(digit)
 
     return F.aggregate(F.sequence(F.lit(1), length), F.lit(0), add_digit)
 

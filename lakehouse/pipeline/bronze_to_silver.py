@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -257,9 +256,7 @@ class BronzeToSilver:
             for item in work:
                 self._finish(item, publish=not blocked)
         finally:
-            for item in work:
-                if item.classified is not None:
-                    item.classified.unpersist()
+            self.lake.clear_staging(self.run_id)
         self.report.gates = [item.gate for item in work if item.gate is not None]
         if self.report.gates:
             self.delta.write(results_frame(self.spark, self.run_id, self.report.gates),
@@ -321,14 +318,16 @@ class BronzeToSilver:
             parsed = parsed.unionByName(other)
         digests = {c for source in item.sources for c in digest_columns(source)}
         # Partitions sized to the batch, hashed on the key (which both duplicate windows reuse):
-        # a batch is cached for its gate, and a 4 M-row batch in the few default partitions
-        # made partitions too big to cache in a 2 GB heap.
+        # in the few default partitions a 4 M-row batch's were too big for a 2 GB heap.
         partitions = max(self.settings.spark.shuffle_partitions,
                          _partitions_for(b.files for b in item.batches))
-        item.classified = (parsed.repartition(partitions, *entity.key)
-                           .transform(classify(entity.key))
-                           .transform(lambda df: with_card_number_flag(df, skip=digests))
-                           .persist(StorageLevel.MEMORY_AND_DISK))
+        # Computed once into the run's scratch folder: the counts, the gate, the quarantine and
+        # the merge read it back (memory stays flat whatever the batch's size).
+        item.classified = self.delta.stage(
+            parsed.repartition(partitions, *entity.key)
+            .transform(classify(entity.key))
+            .transform(lambda df: with_card_number_flag(df, skip=digests)),
+            self.run_id, f"silver-{entity.name}")
         per_file: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         for row in item.classified.groupBy(SOURCE_FILE, OUTCOME).count().collect():
             per_file[row[SOURCE_FILE]][row[OUTCOME]] += int(row["count"])

@@ -28,9 +28,11 @@ def new_run_id(now: datetime | None = None) -> str:
 
 @contextlib.contextmanager
 def lake_lock(lake: Lake) -> Iterator[None]:
-    """One run at a time per lake: a second run fails at once with a clear message."""
+    """One run at a time per lake: a second run fails at once with a clear message. The run
+    holding the lock owns the scratch folder: it starts by removing what killed runs left."""
     if not lake.is_local:
         # Object stores have no advisory locks; Glue runs are serialised by the workflow.
+        lake.clear_staging()
         yield
         return
     path = Path(lake.root) / "_lock"
@@ -48,6 +50,7 @@ def lake_lock(lake: Lake) -> Iterator[None]:
         handle.truncate()
         handle.write(f"pid {os.getpid()}")
         handle.flush()
+        lake.clear_staging()
         yield
     finally:
         handle.close()

@@ -33,6 +33,13 @@ COMMON_CONF = {
     "spark.sql.csv.parser.columnPruning.enabled": "false",
 }
 
+# Java 17's G1 gives up an allocation after two waits for the GC locker (held while native code -
+# Snappy, zstd, zlib - works on a Java array) and throws OutOfMemoryError with most of the heap
+# free: a 4 M-row batch hit it in a 2 GB heap. Later Javas pin regions instead (JEP 423) and
+# drop these flags, hence IgnoreUnrecognizedVMOptions.
+_GC_LOCKER_OPTIONS = ("-XX:+IgnoreUnrecognizedVMOptions", "-XX:+UnlockDiagnosticVMOptions",
+                      "-XX:GCLockerRetryAllocationCount=100")
+
 LOCAL_CONF = {
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
@@ -41,10 +48,19 @@ LOCAL_CONF = {
     "spark.sql.adaptive.enabled": "true",
     "spark.sql.adaptive.coalescePartitions.enabled": "true",
     "spark.sql.files.maxPartitionBytes": str(64 * 1024 * 1024),
-    "spark.driver.extraJavaOptions": ("-Dderby.system.home=/tmp -XX:+UseG1GC "
-                                      f"-Dlog4j.configurationFile=file:{LOG4J_CONF}"),
+    "spark.driver.extraJavaOptions": " ".join([
+        "-Dderby.system.home=/tmp", "-XX:+UseG1GC", *_GC_LOCKER_OPTIONS,
+        f"-Dlog4j.configurationFile=file:{LOG4J_CONF}"]),
     "spark.sql.warehouse.dir": os.path.join(os.getcwd(), "spark-warehouse"),
     "spark.sql.catalogImplementation": "in-memory",
+    # Without a UI, Spark's status store still keeps the last 1,000 queries (their plans, with
+    # every metric) and jobs: a run of many small gate queries over wide plans filled most of a
+    # 2 GB heap with them. A batch job needs none of that.
+    "spark.sql.ui.retainedExecutions": "10",
+    "spark.ui.retainedJobs": "20",
+    "spark.ui.retainedStages": "20",
+    "spark.ui.retainedTasks": "500",
+    "spark.ui.dagGraph.retainedRootRDDs": "20",
 }
 
 

@@ -143,7 +143,7 @@ def _redacted_raw(source: SourceConfig, reasons: Column) -> Column:
     """The raw values for operators: PAN masked, other personal data replaced by its class, a
     card number typed into any other column masked too."""
     malformed = F.col(CORRUPT).isNotNull()
-    entries, checked = [], []
+    entries = []
     for column in source.stored_layout:
         raw = F.col(bronze_column(column.name))
         if column.pii == "pan":
@@ -153,20 +153,17 @@ def _redacted_raw(source: SourceConfig, reasons: Column) -> Column:
         # A malformed row's values are not where their columns say (a short CSV row shifts the
         # card number and names into other columns): only its redacted line is kept.
         entries.append(F.when(~malformed, raw).alias(column.name))
-        checked.append(F.when(~malformed, F.when(pii.contains_pan(raw), pii.mask_pan(raw))
-                              .otherwise(raw)).alias(column.name))
     # unbroken digit runs are masked whether or not they pass Luhn (a mistyped card number is
-    # still one); grouped ones ("4111 1111 ...") when they are card numbers
-    line = F.when(malformed,
-                  pii.redact_card_numbers(pii.redact_digit_runs(F.col(CORRUPT)))).alias("_line")
+    # still one)
+    line = F.when(malformed, pii.redact_digit_runs(F.col(CORRUPT))).alias("_line")
     plain = F.to_json(F.struct(*entries, line))
-    # Only a rejected row's raw values are kept (in the quarantine), so only those are scanned
-    # here and, when one holds a card number, masked column by column. A row that passes every
-    # rule is scanned once, later, with the rest of the batch (``with_card_number_flag``): a
-    # card number in it blocks the batch, rejected by a later rule (a conflicting duplicate)
-    # or not.
-    return F.when((F.size(reasons) > 0) & pii.contains_pan(plain),
-                  F.to_json(F.struct(*checked, line))).otherwise(plain)
+    # Only a rejected row's raw values are kept (in the quarantine), so only those go through
+    # the precise Python redaction: every Luhn-valid number masked, grouped ones ("4111 1111
+    # ...") included (the other rows pass it a null). A row that passes every rule is scanned
+    # once, later, with the rest of the batch (``with_card_number_flag``): a card number in it
+    # blocks the batch, whether a later rule (a conflicting duplicate) rejects the row or not.
+    rejected = F.size(reasons) > 0
+    return F.when(rejected, pii.redact_card_numbers(F.when(rejected, plain))).otherwise(plain)
 
 
 def _undecodable(source: SourceConfig) -> Column:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from chispa import assert_df_equality
 from deltalake import DeltaTable, write_deltalake
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse.errors import TableNotFoundError
@@ -56,6 +58,25 @@ def test_create_append_read_round_trip(spark, delta):
     assert native.version() == 1
     assert native.protocol().min_reader_version <= 3
     assert sorted(native.to_pyarrow_table().column("id").to_pylist()) == ["a", "b", "c"]
+
+
+def test_stage_computes_a_frame_once_into_scratch_under_bronze(spark, delta, lake):
+    source = frame(spark, ("a", "1.50", 1), ("b", "2.25", 2)).withColumn("r", F.rand())
+    staged = delta.stage(source, "run-1", "batch")
+    first = sorted(staged.collect())
+    assert sorted(staged.collect()) == first, "read back, not recomputed (rand() would change)"
+    assert [r.id for r in first] == ["a", "b"]
+    assert [(f.name, f.dataType) for f in staged.schema] == \
+        [(f.name, f.dataType) for f in source.schema]
+    files = staged.inputFiles()
+    assert files and all(f"{lake.staging_root}/run-1/batch-" in f for f in files)
+    assert lake.staging_root == f"{lake.root}/bronze/_staging"  # where card numbers may be
+    other = delta.stage(source, "run-2", "batch")
+    lake.clear_staging("run-1")
+    assert not (Path(lake.staging_root) / "run-1").exists()
+    assert other.count() == 2, "another run's scratch is left alone"
+    lake.clear_staging("run-2")
+    assert not Path(lake.staging_root).exists(), "the empty scratch root goes too"
 
 
 def test_time_travel_by_version_and_timestamp(spark, delta):

@@ -19,3 +19,16 @@ def test_second_run_fails_while_the_lake_is_locked(tmp_path, spark):
             pytest.raises(LakeLockedError, match="is in use by pid"):
         bronze_to_silver(settings, spark=spark)
     assert bronze_to_silver(settings, spark=spark).nothing_new, "the next run succeeds"
+
+
+def test_the_run_holding_the_lock_removes_what_killed_runs_staged(tmp_path):
+    lake = Lake.at(tmp_path / "lake")
+    left = tmp_path / "lake" / "bronze" / "_staging" / "run-killed" / "silver-x" / "part.parquet"
+    left.parent.mkdir(parents=True)
+    left.write_bytes(b"scratch")
+    table = tmp_path / "lake" / "bronze" / "things" / "part.parquet"  # not scratch: kept
+    table.parent.mkdir(parents=True)
+    table.write_bytes(b"data")
+    with lake_lock(lake):
+        assert not left.parent.parent.exists()
+    assert table.exists()

@@ -248,6 +248,8 @@ def test_a_run_killed_is_recovered_by_the_next(world, spark, point):
     report = run_workflow(settings_for(lake, world["landing"]), spark=spark)
     assert not report.blocked
     assert_no_duplicates(lake)
+    staging = lake / "bronze" / "_staging"  # what the killed run staged is gone too
+    assert not staging.exists() or not any(staging.iterdir()), sorted(staging.rglob("*"))
     state, reference = lake_state(lake), world["reference"]
     assert state.manifest == reference.manifest
     assert state.bronze_rows == reference.bronze_rows, "Bronze rows per landing file"

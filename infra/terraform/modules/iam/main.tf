@@ -93,8 +93,9 @@ data "aws_iam_policy_document" "glue_job" {
     resources = ["${local.b["landing"]}/*"]
   }
 
-  # bronze and gold tables live under their layer prefix; the silver bucket is the lake root
-  # (silver/, ops/ and the lake's own _quality, _snapshots, _catalog and _staging folders).
+  # bronze and gold tables live under their layer prefix (runs' scratch files under
+  # bronze/_staging/); the silver bucket is the lake root (silver/, ops/ and the lake's own
+  # _quality, _snapshots and _catalog folders).
   statement {
     sid = "ReadWriteLake"
     actions = [

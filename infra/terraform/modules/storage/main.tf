@@ -4,7 +4,8 @@
 #
 # Lake layout: table <layer>.<name> lives at s3://<bucket of layer>/<layer>/<name>/. The lake root
 # (--lake_root) is the silver bucket, which also holds the ops layer (ops/) and the lake's own
-# folders (_quality, _snapshots, _catalog, _staging).
+# folders (_quality, _snapshots, _catalog). Runs' scratch files (bronze/_staging/) are in the
+# bronze bucket: a batch is staged before its quality gate, so only Bronze may hold it.
 
 data "aws_caller_identity" "current" {}
 data "aws_region" "current" {}
