@@ -120,6 +120,20 @@ def test_merge_inserts_updates_and_skips_unchanged(spark, delta):
     assert delta.read(TABLE).count() == 3
 
 
+def test_merge_of_new_keys_only_appends(spark, delta):
+    delta.write(frame(spark, ("a", "1.00", 1), ("b", "2.00", 2)), TABLE)
+    spec = MergeSpec(keys=("id",), update_when="t.amount <> s.amount")
+    result = delta.merge(frame(spark, ("c", "3.00", 3), (None, "4.00", 4)), TABLE, spec,
+                         run_id="m1")
+    assert (result.version, result.inserted, result.updated) == (1, 2, 0)
+    assert sorted((r.id or "-", str(r.amount)) for r in delta.read(TABLE).collect()) == [
+        ("-", "4.00"), ("a", "1.00"), ("b", "2.00"), ("c", "3.00")]
+    assert delta.history(TABLE, 1)[0].operation != "MERGE", "no target file is read"
+    nothing = delta.merge(spark.createDataFrame([], SCHEMA), TABLE, spec)
+    assert (nothing.version, nothing.source_rows) == (None, 0)
+    assert delta.version(TABLE) == 1
+
+
 def test_merge_creates_missing_table(spark, delta):
     result = delta.merge(frame(spark, ("a", "1.00", 1)), TABLE, MergeSpec(keys=("id",)))
     assert (result.version, result.inserted) == (0, 1)
