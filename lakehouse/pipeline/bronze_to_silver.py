@@ -247,6 +247,7 @@ class BronzeToSilver:
                                  else ""))
                 batches.append(batch)
             self.report.skipped_files += sum(b.skipped for b in batches)
+            self.report.replayed_files += sum(len(b.replay) for b in batches)
             if any(b.new or b.replay or b.settled for b in batches):
                 work.append(_EntityBatch(entity, sources, batches))
         try:

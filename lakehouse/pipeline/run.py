@@ -64,6 +64,7 @@ class RunReport:
     steps: list[RunStep] = field(default_factory=list)
     files: list[IngestedFile] = field(default_factory=list)
     skipped_files: int = 0
+    replayed_files: int = 0  # of ``files``: already in Bronze (held back by a gate, or a crash)
     gates: list[GateResult] = field(default_factory=list)
     docs_path: str | None = None
 
@@ -91,8 +92,10 @@ class RunReport:
         if self.nothing_new:
             return (f"run {self.run_id}: nothing new ({self.skipped_files} landing file(s) "
                     "already ingested); no table changed")
-        lines = [f"run {self.run_id}: {len(self.files)} new file(s), "
-                 f"{self.skipped_files} already ingested"]
+        replayed = (f", {self.replayed_files} replayed from Bronze" if self.replayed_files
+                    else "")
+        lines = [f"run {self.run_id}: {len(self.files) - self.replayed_files} new file(s)"
+                 f"{replayed}, {self.skipped_files} already ingested"]
         for step in self.steps:
             lines.append(
                 f"  {step.step:<31} in {step.rows_in:>8}  written {step.rows_written:>8}  "

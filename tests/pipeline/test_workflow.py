@@ -104,6 +104,7 @@ def test_a_dirty_batch_is_blocked_then_replayed_once(world, spark):
 
     report = run_workflow(world["settings"], spark=spark)
     assert report.blocked
+    assert ": 1 new file(s), " in report.summary().splitlines()[0]
     with pytest.raises(QualityGateError) as caught:
         report.raise_if_blocked()
     assert caught.value.exit_code == 2
@@ -121,6 +122,7 @@ def test_a_dirty_batch_is_blocked_then_replayed_once(world, spark):
                             quality={"max_quarantine_rate": {"default": 0.6}})
     report = run_workflow(relaxed, spark=spark)
     assert not report.blocked
+    assert ": 0 new file(s), 1 replayed from Bronze, " in report.summary().splitlines()[0]
     assert read(world, "bronze.transactions").count() == bronze_before + 40, "not loaded twice"
     assert read(world, "silver.transactions_quarantine").count() == quarantine_before + 20
     assert read(world, "silver.transactions").where(F.col("source_file").endswith("dirty.csv")
