@@ -76,4 +76,5 @@ RUN_LOG_SCHEMA = _schema(RunStep)
 
 def to_frame(spark: SparkSession, rows: Sequence[IngestedFile | RunStep],
              schema: T.StructType) -> DataFrame:
-    return spark.createDataFrame([tuple(asdict(r).values()) for r in rows], schema)
+    # a run's few records make one file, not one per core
+    return spark.createDataFrame([tuple(asdict(r).values()) for r in rows], schema).coalesce(1)

@@ -319,9 +319,9 @@ class BronzeToSilver:
             parsed = parsed.unionByName(other)
         digests = {c for source in item.sources for c in digest_columns(source)}
         # Partitions sized to the batch, hashed on the key (which both duplicate windows reuse):
-        # in the few default partitions a 4 M-row batch's were too big for a 2 GB heap.
-        partitions = max(self.settings.spark.shuffle_partitions,
-                         _partitions_for(b.files for b in item.batches))
+        # in the few default partitions a 4 M-row batch's were too big for a 2 GB heap, and a
+        # day's batch in as many would become as many small files in Silver.
+        partitions = _partitions_for(b.files for b in item.batches)
         # Computed once into the run's scratch folder: the counts, the gate, the quarantine and
         # the merge read it back (memory stays flat whatever the batch's size).
         item.classified = self.delta.stage(

@@ -193,4 +193,4 @@ def results_frame(spark: SparkSession, run_id: str, gates: list[GateResult]) -> 
     rows = [(run_id, r.table, r.expectation, r.column, r.success, r.observed,
              r.unexpected_count, r.unexpected_percent, r.element_count, now)
             for g in gates for r in g.results]
-    return spark.createDataFrame(rows, DQ_RESULTS_SCHEMA)
+    return spark.createDataFrame(rows, DQ_RESULTS_SCHEMA).coalesce(1)  # one file per run

@@ -193,6 +193,40 @@ def test_corrected_file_merges_on_the_key(world, spark):
     assert f"{row.amount:.2f}" == rows[target][amt]
 
 
+def test_a_file_of_new_keys_is_appended_as_one_silver_file(world, spark):
+    """A day's small batch of new transactions adds one file to Silver and rewrites none
+    (not one small file per shuffle partition)."""
+    import csv
+    import io
+
+    from deltalake import DeltaTable
+
+    landing = world["root"] / "landing" / "transactions"
+    rows = list(csv.reader(io.StringIO(sorted(landing.rglob("*.csv"))[7].read_text())))
+    key = rows[0].index("trans_num")
+    for row in rows[1:]:
+        if len(row) == len(rows[0]) and row[key].strip():
+            row[key] = "new" + row[key]
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    (landing / "new_keys.csv").write_text(buffer.getvalue())
+    table = world["delta"].uri(TableId("silver", "transactions"))
+    before = set(DeltaTable(table).file_uris())
+    # files read in at least as many partitions as a 4-core machine makes (tests run with one)
+    spark.conf.set("spark.sql.files.minPartitionNum", "4")
+    try:
+        report = bronze_to_silver(world["settings"], spark=spark)
+    finally:
+        spark.conf.unset("spark.sql.files.minPartitionNum")
+    ops_files = DeltaTable(world["delta"].uri(RUN_LOG)).get_add_actions(flatten=True)
+    assert ops_files.num_rows == len(DeltaTable(world["delta"].uri(RUN_LOG)).history()), \
+        "one ops.run_log file per commit"
+    step = next(s for s in report.steps if s.step == "silver.transactions")
+    assert step.rows_inserted > 0 and step.rows_updated == 0
+    after = set(DeltaTable(table).file_uris())
+    assert before <= after and len(after - before) == 1
+
+
 def test_full_refresh_rebuilds_the_same_silver(world, spark):
     before = {t: content(world, t) for t in SILVER}
     report = bronze_to_silver(world["settings"], spark=spark, full_refresh=True)
