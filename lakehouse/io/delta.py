@@ -144,9 +144,16 @@ class DeltaIO(ABC):
         follow read these files instead of recomputing ``df``, holding it in memory (a cache is
         bounded by the heap) or planning its long lineage again for every query (which cost
         most of a small batch's gate time)."""
-        uri = spark_path(self.lake.staging_uri(run_id, label))
-        df.write.mode("errorifexists").parquet(uri)
-        return self.spark.read.schema(df.schema).parquet(uri)
+        return self._read_scratch(self._write_scratch(df, run_id, label), df)
+
+    def _write_scratch(self, df: DataFrame, run_id: str, label: str) -> str:
+        """``df`` written once as Parquet into a new scratch folder of the run; its URI."""
+        uri = self.lake.staging_uri(run_id, label)
+        df.write.mode("errorifexists").parquet(spark_path(uri))
+        return uri
+
+    def _read_scratch(self, uri: str, like: DataFrame) -> DataFrame:
+        return self.spark.read.schema(like.schema).parquet(spark_path(uri))
 
     def uri(self, table: TableId) -> str:
         return self.lake.uri(table)
@@ -397,16 +404,19 @@ class DeltaRsIO(DeltaIO):
             result = self.write(df, table, "append", run_id=run_id, step=step)
             return MergeResult(table, result.version, result.rows, result.rows, 0)
         self._check_schema(table, df)
-        if spec.insert_when is None and not self._any_key_in(df, table, spec.keys):
-            # Only new keys (a new day's transactions): an append. delta-rs would hold the
-            # whole target in memory to find that out (1.6 GB for 4 M rows); Spark streams it.
-            result = self.write(df, table, "append", run_id=run_id, step=step)
-            return MergeResult(table, result.version, result.rows, result.rows, 0)
         schema = self.schema(table)
-        staging = self.lake.staging_uri(run_id or "adhoc", f"merge-{table.layer}-{table.name}")
-        df.select(*schema.fieldNames()).write.mode("overwrite").parquet(
-            spark_path(staging))
+        # the source is computed once: the key check, the append or the merge read this copy
+        source_df = df.select(*schema.fieldNames())
+        staging = self._write_scratch(source_df, run_id or "adhoc",
+                                      f"merge-{table.layer}-{table.name}")
         try:
+            staged = self._read_scratch(staging, source_df)
+            if spec.insert_when is None and not self._any_key_in(staged, table, spec.keys):
+                # Only new keys (a new day's transactions): an append. delta-rs would hold the
+                # whole target in memory to find that out (1.6 GB for 4 M rows); Spark
+                # streams it.
+                result = self.write(staged, table, "append", run_id=run_id, step=step)
+                return MergeResult(table, result.version, result.rows, result.rows, 0)
             files = [i.path for i in self._written_files(staging)]
             fs, _ = self.lake.filesystem()
             source = pads.dataset(files, format="parquet", filesystem=fs)

@@ -34,9 +34,10 @@ COMMON_CONF = {
 }
 
 # Java 17's G1 gives up an allocation after two waits for the GC locker (held while native code -
-# Snappy, zstd, zlib - works on a Java array) and throws OutOfMemoryError with most of the heap
-# free: a 4 M-row batch hit it in a 2 GB heap. Later Javas pin regions instead (JEP 423) and
-# drop these flags, hence IgnoreUnrecognizedVMOptions.
+# Snappy, zstd, zlib - works on a Java array) and can throw OutOfMemoryError with most of the
+# heap free (JDK-8192647): a known hazard for Spark's native codecs, guarded against here, not
+# one shown to have caused a failure of this pipeline. Later Javas pin regions instead
+# (JEP 423) and drop the flag, hence IgnoreUnrecognizedVMOptions.
 _GC_LOCKER_OPTIONS = ("-XX:+IgnoreUnrecognizedVMOptions", "-XX:+UnlockDiagnosticVMOptions",
                       "-XX:GCLockerRetryAllocationCount=100")
 
