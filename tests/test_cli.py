@@ -69,6 +69,8 @@ def test_demo_then_run_then_history(capsys, tmp_path, spark):
     assert code == 0
     lines = out.splitlines()
     assert lines[1].split()[0] == "0" and "silver" in lines[1]
+    code, out, _ = run(capsys, "history", "gold.customer_summary", "--lake", lake)
+    assert code == 0 and out.splitlines()[1].split()[-1] == "full", out
     code, out, _ = run(capsys, "tables", "--lake", lake)
     assert code == 0 and "silver.customers_history" in out and "bronze.loans" in out
 

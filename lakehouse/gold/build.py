@@ -12,10 +12,12 @@ from lakehouse.gold.customers import (
     card_owners,
     customer_monthly_spend,
     customer_summary,
+    update_customer_monthly_spend,
+    update_customer_summary,
     with_customer_key,
 )
-from lakehouse.gold.fraud import fraud_daily
-from lakehouse.gold.loans import loan_default_features
+from lakehouse.gold.fraud import fraud_daily, update_fraud_daily
+from lakehouse.gold.loans import loan_default_features, update_loan_default_features
 from lakehouse.gold.rewards import with_reward_points
 from lakehouse.io.lake import TableId
 
@@ -37,11 +39,20 @@ class SilverSnapshot:
     reward_rules: DataFrame
 
 
+# the transaction columns Gold is built from (every other Silver column is left out, so the
+# enriched frame a build stages is a third of the width of silver.transactions)
+ENRICHED_COLUMNS = ("trans_id", "trans_ts", "trans_date", "card_token", "customer_id",
+                    "customer_key", "merchant", "category", "amount", "is_fraud",
+                    "reward_points", "state", "birth_year")
+
+
 def enriched_transactions(silver: SilverSnapshot) -> DataFrame:
-    """Transactions with their customer (``customer_key``) and earned ``reward_points``."""
+    """Transactions with their customer (``customer_key``) and earned ``reward_points``:
+    the ``ENRICHED_COLUMNS``."""
     return (silver.transactions
             .transform(with_customer_key(card_owners(silver.customers_history)))
-            .transform(with_reward_points(silver.reward_rules)))
+            .transform(with_reward_points(silver.reward_rules))
+            .select(*ENRICHED_COLUMNS))
 
 
 def build_gold(silver: SilverSnapshot, as_of: date,
@@ -55,4 +66,29 @@ def build_gold(silver: SilverSnapshot, as_of: date,
         CUSTOMER_MONTHLY_SPEND: customer_monthly_spend(tx),
         FRAUD_DAILY: fraud_daily(tx),
         LOAN_DEFAULT_FEATURES: loan_default_features(silver.loans, silver.customers_history, tx),
+    }
+
+
+def update_gold(silver: SilverSnapshot, current: dict[TableId, DataFrame],
+                new_enriched: DataFrame, as_of: date) -> dict[TableId, DataFrame]:
+    """Every Gold table after transactions were appended to Silver, equal to ``build_gold`` of
+    the whole snapshot. ``current``: the Gold tables as built from the snapshot without the new
+    rows; ``new_enriched``: the new rows' ``enriched_transactions``; master data, loans and
+    reward rules unchanged since ``current``, and ``as_of`` in the same year as its.
+
+    Additive tables (monthly spend, fraud by day, loans' card columns) add the new rows'
+    aggregates; customer rows are rebuilt for the customers with new transactions only, from
+    all of their transactions."""
+    touched = new_enriched.select("customer_key").distinct()
+    theirs = (enriched_transactions(silver)
+              .join(F.broadcast(touched), "customer_key", "left_semi"))
+    return {
+        CUSTOMER_SUMMARY: update_customer_summary(current[CUSTOMER_SUMMARY], theirs,
+                                                  silver.customers, silver.loans, touched,
+                                                  F.lit(as_of)),
+        CUSTOMER_MONTHLY_SPEND: update_customer_monthly_spend(current[CUSTOMER_MONTHLY_SPEND],
+                                                              new_enriched),
+        FRAUD_DAILY: update_fraud_daily(current[FRAUD_DAILY], new_enriched),
+        LOAN_DEFAULT_FEATURES: update_loan_default_features(current[LOAN_DEFAULT_FEATURES],
+                                                            silver.loans, new_enriched),
     }

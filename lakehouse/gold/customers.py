@@ -13,6 +13,8 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from lakehouse.gold.additive import add_up
+
 ACTIVE_LOAN = ("current", "late")
 DEFAULTED_LOAN = ("default", "charged_off")
 MONEY = T.DecimalType(18, 2)
@@ -46,10 +48,11 @@ def age_band(birth_year: Column, as_of_year: Column) -> Column:
             .otherwise("65+"))
 
 
-def quintile_score(order: Column) -> Column:
-    """1-5 by rank among customers with activity (5 = best); equal values score equally, and
-    a value shared by the best customers scores 5."""
-    share = F.cume_dist().over(Window.orderBy(order))
+def quintile_score(order: Column, among: Column | None = None) -> Column:
+    """1-5 by rank (5 = best), within each value of ``among`` (all rows when None); equal
+    values score equally, and a value shared by the best scores 5."""
+    window = Window.orderBy(order) if among is None else Window.partitionBy(among).orderBy(order)
+    share = F.cume_dist().over(window)
     return F.greatest(F.ceil(share * 5), F.lit(1)).cast("int")
 
 
@@ -65,18 +68,11 @@ def rfm_segment(recency: Column, frequency: Column, monetary: Column) -> Column:
 
 
 def _top_category(tx: DataFrame) -> DataFrame:
+    """The category of the customer's highest spend (on equal spend, the first by name)."""
     spend = tx.groupBy("customer_key", "category").agg(F.sum("amount").alias("_spend"))
-    best = Window.partitionBy("customer_key").orderBy(F.desc("_spend"), "category")
-    return (spend.withColumn("_n", F.row_number().over(best)).where("_n = 1")
-            .select("customer_key", F.col("category").alias("top_category")))
-
-
-def _latest_txn_profile(tx: DataFrame) -> DataFrame:
-    """Birth year and state as the latest transaction reports them (for unknown cardholders)."""
-    latest = Window.partitionBy("customer_key").orderBy(F.desc("trans_ts"), F.desc("trans_id"))
-    return (tx.withColumn("_n", F.row_number().over(latest)).where("_n = 1")
-            .select("customer_key", F.col("birth_year").alias("_txn_birth_year"),
-                    F.col("state").alias("_txn_state")))
+    return spend.groupBy("customer_key").agg(
+        F.min_by("category", F.struct(-F.col("_spend"), F.col("category")))
+        .alias("top_category"))
 
 
 def _loan_profile(loans: DataFrame) -> DataFrame:
@@ -96,6 +92,17 @@ def _loan_profile(loans: DataFrame) -> DataFrame:
         (F.max("_defaulted") == 1).alias("ever_defaulted")))
 
 
+SUMMARY_COLUMNS = (
+    "customer_key", "customer_id", "card_count", "txn_count", "total_spend", "avg_spend",
+    "first_txn_ts", "last_txn_ts", "recency_days", "active_days", "distinct_merchants",
+    "top_category", "fraud_count", "fraud_amount", "reward_points", "loan_count",
+    "active_loans", "loans_outstanding", "worst_days_past_due", "ever_defaulted", "age_band",
+    "state", "credit_score", "rfm_segment")
+# the columns that depend on every customer's activity or on the reference day's date, not
+# only on the customer's own rows: recomputed for everyone whenever Gold changes
+RANKED_COLUMNS = ("recency_days", "rfm_segment")
+
+
 def customer_summary(transactions: DataFrame, customers: DataFrame, loans: DataFrame,
                      as_of: Column) -> DataFrame:
     """One row per customer: spend, fraud, rewards, loans, demographics and an RFM segment.
@@ -103,45 +110,53 @@ def customer_summary(transactions: DataFrame, customers: DataFrame, loans: DataF
     ``transactions`` carry ``customer_key`` and ``reward_points``; ``as_of`` (a date) is the
     reference day for recency and age - the latest transaction day, so Gold is reproducible.
     """
+    return with_rfm_segment(customer_rows(transactions, customers, loans, as_of), as_of)
+
+
+def customer_rows(transactions: DataFrame, customers: DataFrame, loans: DataFrame,
+                  as_of: Column) -> DataFrame:
+    """``customer_summary`` without its ``RANKED_COLUMNS``: each row depends only on the
+    customer's own transactions, master data and loans (and on ``as_of``'s year)."""
     tx = transactions
+    # Distinct counts as set sizes: Spark plans several COUNT(DISTINCT) over different columns
+    # by copying every row once per column (an Expand), which made this the slowest aggregate
+    # of Gold; a customer's sets are small. The latest transaction's profile (birth year and
+    # state, for cardholders the bank has no record of) is a max_by in the same pass.
+    latest = F.struct("trans_ts", "trans_id")
     activity = tx.groupBy("customer_key").agg(
         F.first("customer_id", ignorenulls=True).alias("_tx_customer_id"),
-        F.countDistinct("card_token").alias("card_count"),
+        F.size(F.collect_set("card_token")).alias("card_count"),
         F.count("*").alias("txn_count"),
         F.sum("amount").cast(MONEY).alias("total_spend"),
         F.avg("amount").cast(MONEY).alias("avg_spend"),
         F.min("trans_ts").alias("first_txn_ts"),
         F.max("trans_ts").alias("last_txn_ts"),
-        F.countDistinct("trans_date").alias("active_days"),
-        F.countDistinct("merchant").alias("distinct_merchants"),
+        F.size(F.collect_set("trans_date")).alias("active_days"),
+        F.size(F.collect_set("merchant")).alias("distinct_merchants"),
         F.sum(F.col("is_fraud").cast("int")).alias("fraud_count"),
         F.sum(F.when(F.col("is_fraud"), F.col("amount")).otherwise(0)).cast(MONEY)
         .alias("fraud_amount"),
-        F.sum("reward_points").alias("reward_points"))
-    scored = (activity
-              .withColumn("recency_days", F.datediff(as_of, F.to_date("last_txn_ts")))
-              .withColumn("_r", quintile_score(F.desc("recency_days")))
-              .withColumn("_f", quintile_score(F.asc("txn_count")))
-              .withColumn("_m", quintile_score(F.asc("total_spend"))))
+        F.sum("reward_points").alias("reward_points"),
+        F.max_by("birth_year", latest).alias("_txn_birth_year"),
+        F.max_by("state", latest).alias("_txn_state"))
     # everyone the bank knows: master data, plus borrowers it has no record of
     borrowers = (loans.select("customer_id").distinct()
                  .join(customers.select("customer_id"), "customer_id", "left_anti"))
     known = (customers.select("customer_id", "birth_year", "state", "credit_score")
              .unionByName(borrowers, allowMissingColumns=True)
              .withColumn("customer_key", F.col("customer_id")))
-    scored = (known.join(scored, "customer_key", "full")
+    joined = (known.join(activity, "customer_key", "full")
               .join(_top_category(tx), "customer_key", "left")
-              .join(_latest_txn_profile(tx), "customer_key", "left")
               .withColumn("customer_id", F.coalesce("customer_id", "_tx_customer_id"))
               .join(_loan_profile(loans), "customer_id", "left"))
     birth_year = F.coalesce("birth_year", "_txn_birth_year")
     zero = F.lit(0)
-    return scored.select(
+    return joined.select(
         "customer_key", "customer_id",
         F.coalesce("card_count", zero).cast("long").alias("card_count"),
         F.coalesce("txn_count", zero).cast("long").alias("txn_count"),
         F.coalesce("total_spend", zero.cast(MONEY)).alias("total_spend"),
-        "avg_spend", "first_txn_ts", "last_txn_ts", "recency_days",
+        "avg_spend", "first_txn_ts", "last_txn_ts",
         F.coalesce("active_days", zero).cast("long").alias("active_days"),
         F.coalesce("distinct_merchants", zero).cast("long").alias("distinct_merchants"),
         "top_category",
@@ -156,18 +171,52 @@ def customer_summary(transactions: DataFrame, customers: DataFrame, loans: DataF
         age_band(birth_year, F.year(as_of)).alias("age_band"),
         F.coalesce("state", "_txn_state").alias("state"),
         "credit_score",
-        rfm_segment(F.col("_r"), F.col("_f"), F.col("_m")).alias("rfm_segment"),
     )
+
+
+def with_rfm_segment(rows: DataFrame, as_of: Column) -> DataFrame:
+    """``customer_rows`` (of every customer) with ``recency_days`` on ``as_of`` and the RFM
+    segment, whose quintiles rank each customer with activity against all the others."""
+    active = F.col("txn_count") > 0
+    scored = (rows.withColumn("recency_days", F.datediff(as_of, F.to_date("last_txn_ts")))
+              .withColumn("_r", quintile_score(F.desc("recency_days"), active))
+              .withColumn("_f", F.when(active, quintile_score(F.asc("txn_count"), active)))
+              .withColumn("_m", quintile_score(F.asc("total_spend"), active)))
+    return scored.withColumn("rfm_segment", rfm_segment(F.col("_r"), F.col("_f"), F.col("_m"))
+                             ).select(*SUMMARY_COLUMNS)
+
+
+MONTHLY_KEYS = ("customer_key", "month", "category")
+MONTHLY_SUMS = {"txn_count": T.LongType(), "spend": MONEY, "fraud_count": T.LongType(),
+                "reward_points": T.LongType()}
 
 
 def customer_monthly_spend(transactions: DataFrame) -> DataFrame:
     """One row per customer, calendar month (UTC) and category."""
     return (transactions
             .withColumn("month", F.trunc("trans_date", "month"))
-            .groupBy("customer_key", "month", "category")
+            .groupBy(*MONTHLY_KEYS)
             .agg(F.count("*").alias("txn_count"),
                  F.sum("amount").cast(MONEY).alias("spend"),
                  F.sum(F.col("is_fraud").cast("int")).cast("long").alias("fraud_count"),
                  F.sum("reward_points").cast("long").alias("reward_points"))
-            .select("customer_key", "month", "category", "txn_count", "spend", "fraud_count",
-                    "reward_points"))
+            .select(*MONTHLY_KEYS, *MONTHLY_SUMS))
+
+
+def update_customer_monthly_spend(current: DataFrame, new_transactions: DataFrame) -> DataFrame:
+    """``current`` with new transactions added (every column is a sum)."""
+    return add_up(current, customer_monthly_spend(new_transactions), MONTHLY_KEYS,
+                  MONTHLY_SUMS)
+
+
+def update_customer_summary(current: DataFrame, transactions: DataFrame, customers: DataFrame,
+                            loans: DataFrame, touched: DataFrame, as_of: Column) -> DataFrame:
+    """``current`` after new transactions: the ``touched`` customers (``customer_key``) rebuilt
+    from ``transactions`` (all of theirs; other rows may be present too), every other row kept,
+    and everyone's recency and segment ranked again. Master data and loans must be the ones
+    ``current`` was built from, and ``as_of`` in the same year (age bands)."""
+    rebuilt = (customer_rows(transactions, customers, loans, as_of)
+               .join(F.broadcast(touched), "customer_key", "left_semi"))
+    kept = (current.join(F.broadcast(touched), "customer_key", "left_anti")
+            .drop(*RANKED_COLUMNS))
+    return with_rfm_segment(kept.unionByName(rebuilt), as_of)

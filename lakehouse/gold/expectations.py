@@ -22,6 +22,14 @@ from lakehouse.io.lake import TableId
 from lakehouse.pii.columns import CARD_NUMBER_FOUND, with_card_number_flag
 
 
+def silver_per_customer(enriched_transactions: DataFrame) -> DataFrame:
+    """Transactions and spend per customer, straight from Silver: what the Gold gates
+    reconcile with (small: one row per customer)."""
+    return enriched_transactions.groupBy("customer_key").agg(
+        F.count("*").alias("silver_txn_count"),
+        F.sum("amount").alias("silver_total_spend"))
+
+
 @dataclass(frozen=True)
 class SilverTotals:
     """Figures computed straight from Silver, for reconciliation."""
@@ -32,15 +40,15 @@ class SilverTotals:
     loans: int
 
     @classmethod
-    def of(cls, enriched_transactions: DataFrame, customers: DataFrame,
-           loans: DataFrame) -> SilverTotals:
-        tx = enriched_transactions.agg(F.count("*").alias("n"),
-                                       F.sum(_cents("amount")).alias("cents")).collect()[0]
+    def of(cls, per_customer: DataFrame, customers: DataFrame, loans: DataFrame) -> SilverTotals:
+        """``per_customer``: ``silver_per_customer`` of the snapshot's transactions."""
+        tx = per_customer.agg(F.sum("silver_txn_count").alias("n"),
+                              F.sum("silver_total_spend").alias("spend")).collect()[0]
         keys = (customers.select(F.col("customer_id").alias("k"))
                 .union(loans.select(F.col("customer_id").alias("k")))
-                .union(enriched_transactions.select(F.col("customer_key").alias("k")))
+                .union(per_customer.select(F.col("customer_key").alias("k")))
                 .distinct().count())
-        return cls(int(tx["n"]), int(tx["cents"] or 0), keys,
+        return cls(int(tx["n"] or 0), int((tx["spend"] or 0) * 100), keys,
                    loans.select("loan_id").distinct().count())
 
 
@@ -66,14 +74,12 @@ def _no_card_numbers() -> Any:
     return gxe.ExpectColumnValuesToBeInSet(column=CARD_NUMBER_FOUND, value_set=[False])
 
 
-def gold_gates(gold: dict[TableId, DataFrame], enriched_transactions: DataFrame,
+def gold_gates(gold: dict[TableId, DataFrame], per_customer: DataFrame,
                totals: SilverTotals) -> dict[TableId, tuple[DataFrame, list[Any]]]:
-    """For each Gold table: the frame to validate and its expectations."""
+    """For each Gold table: the frame to validate and its expectations. ``per_customer``:
+    ``silver_per_customer`` of the snapshot's transactions."""
     import great_expectations.expectations as gxe
 
-    per_customer = enriched_transactions.groupBy("customer_key").agg(
-        F.count("*").alias("silver_txn_count"),
-        F.sum("amount").alias("silver_total_spend"))
     summary = (gold[CUSTOMER_SUMMARY].join(per_customer, "customer_key", "left")
                .withColumn("silver_txn_count", F.coalesce("silver_txn_count", F.lit(0)))
                .withColumn("silver_total_spend",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from lakehouse.gold.customers import DEFAULTED_LOAN, MONEY, age_band
 
@@ -46,15 +47,19 @@ def _cards_as_of(card_activity: DataFrame, firsts: DataFrame) -> DataFrame:
         F.sum(F.col("is_fraud").cast("int")).alias("fraud_count"))
 
 
+def _first_snapshots(loans: DataFrame) -> DataFrame:
+    first = Window.partitionBy("loan_id").orderBy("as_of_date")
+    return (loans.withColumn("_n", F.row_number().over(first)).where("_n = 1")
+            .select("loan_id", "customer_id", F.col("as_of_date").alias("first_seen"),
+                    F.col("days_past_due").alias("first_days_past_due"),
+                    F.col("status").alias("first_status")))
+
+
 def loan_default_features(loans: DataFrame, customers_history: DataFrame,
                           card_activity: DataFrame) -> DataFrame:
     """One row per loan. ``card_activity`` is transactions with the owning ``customer_id``."""
-    first = Window.partitionBy("loan_id").orderBy("as_of_date")
     last = Window.partitionBy("loan_id").orderBy(F.desc("as_of_date"))
-    firsts = (loans.withColumn("_n", F.row_number().over(first)).where("_n = 1")
-              .select("loan_id", "customer_id", F.col("as_of_date").alias("first_seen"),
-                      F.col("days_past_due").alias("first_days_past_due"),
-                      F.col("status").alias("first_status")))
+    firsts = _first_snapshots(loans)
     lasts = (loans.withColumn("_n", F.row_number().over(last)).where("_n = 1")
              .select("loan_id", "customer_id", "product", "principal", "interest_rate",
                      "term_months", "origination_date",
@@ -83,3 +88,18 @@ def loan_default_features(loans: DataFrame, customers_history: DataFrame,
         "latest_status", "latest_outstanding", "max_days_past_due",
         (F.col("_defaulted") == 1).alias("defaulted"),
     )
+
+
+def update_loan_default_features(current: DataFrame, loans: DataFrame,
+                                 new_card_activity: DataFrame) -> DataFrame:
+    """``current`` after new card transactions: each loan's ``card_*`` columns (sums over the
+    borrower's transactions up to first sight) with the new transactions added; nothing else
+    depends on transactions. ``loans`` must be the snapshots ``current`` was built from."""
+    added = _cards_as_of(new_card_activity, _first_snapshots(loans))
+    joined = current.join(added, "loan_id", "left")
+    plus = {"card_txn_count": ("txn_count", T.LongType()),
+            "card_spend": ("total_spend", MONEY),
+            "card_fraud_count": ("fraud_count", T.LongType())}
+    return joined.select(*(
+        (F.col(c) + F.coalesce(added[plus[c][0]], F.lit(0))).cast(plus[c][1]).alias(c)
+        if c in plus else current[c] for c in current.columns))

@@ -192,6 +192,18 @@ class DeltaIO(ABC):
     @abstractmethod
     def history(self, table: TableId, limit: int | None = None) -> list[HistoryEntry]: ...
 
+    @abstractmethod
+    def appended_since(self, table: TableId, since: int, version: int) -> DataFrame | None:
+        """The rows ``table`` gained from version ``since`` to ``version`` when every commit
+        in between only added files (appends, merges that only inserted); None when a row may
+        have changed or gone (an update, delete, overwrite or compaction) or version ``since``
+        can no longer be read."""
+
+    def _read_files(self, uris: list[str], schema: StructType) -> DataFrame:
+        if not uris:
+            return self.spark.createDataFrame([], schema)
+        return self.spark.read.schema(schema).parquet(*(spark_path(u) for u in uris))
+
     def read_or_empty(self, table: TableId, schema: StructType) -> DataFrame:
         if self.exists(table):
             return self.read(table)
@@ -331,10 +343,22 @@ class DeltaRsIO(DeltaIO):
         from pyspark.sql.types import StructType
 
         schema = StructType.fromJson(json.loads(dt.schema().to_json()))
-        uris = [spark_path(u) for u in dt.file_uris()]
-        if not uris:
-            return self.spark.createDataFrame([], schema)
-        return self.spark.read.schema(schema).parquet(*uris)
+        return self._read_files(dt.file_uris(), schema)
+
+    def appended_since(self, table: TableId, since: int, version: int) -> DataFrame | None:
+        if since > version:
+            return None
+        try:
+            before, after = self._table(table, since), self._table(table, version)
+        except LakehouseError:
+            return None  # the log of version ``since`` was cleaned up
+        if "deletionVectors" in (after.protocol().reader_features or []):
+            return None  # rows of a file kept by path may have been deleted
+        kept = set(before.file_uris())
+        files = after.file_uris()
+        if not kept <= set(files) or before.schema() != after.schema():
+            return None
+        return self._read_files([u for u in files if u not in kept], self.schema(table))
 
     def _written_files(self, folder: str) -> list[pafs.FileInfo]:
         fs, _ = self.lake.filesystem()
@@ -626,6 +650,38 @@ class DeltaSparkIO(DeltaIO):
                 metadata={k: str(v) for k, v in meta.items() if k.startswith("lakehouse.")},
             ))
         return entries
+
+
+    def appended_since(self, table: TableId, since: int, version: int) -> DataFrame | None:
+        self._require(table)
+        if since > version:
+            return None
+        commits = (self._delta_table(table).history()
+                   .where(f"version > {since} AND version <= {version}")
+                   .select("operation", "operationParameters", "operationMetrics").collect())
+        if len(commits) != version - since or not all(map(_only_adds, commits)):
+            return None
+        try:
+            kept = set(self.read(table, since).inputFiles())
+        except Exception:  # the log of version ``since`` was cleaned up
+            return None
+        # files a commit only added hold no deletion vector, so they read as plain Parquet
+        current = self.read(table, version)
+        files = current.inputFiles()
+        if not kept <= set(files):
+            return None
+        return self._read_files([f for f in files if f not in kept], current.schema)
+
+
+def _only_adds(commit: Any) -> bool:
+    """A delta-spark history row that added files and removed none."""
+    params, metrics = commit["operationParameters"] or {}, commit["operationMetrics"] or {}
+    if commit["operation"] == "WRITE":
+        return params.get("mode") == "Append"
+    if commit["operation"] == "MERGE":
+        return all(metrics.get(m, "0") == "0" for m in (
+            "numTargetFilesRemoved", "numTargetRowsUpdated", "numTargetRowsDeleted"))
+    return False
 
 
 # --------------------------------------------------------------------------------------------

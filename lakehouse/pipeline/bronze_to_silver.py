@@ -250,6 +250,8 @@ class BronzeToSilver:
             self.report.replayed_files += sum(len(b.replay) for b in batches)
             if any(b.new or b.replay or b.settled for b in batches):
                 work.append(_EntityBatch(entity, sources, batches))
+        if work:
+            self.gates.preload()
         try:
             for item in work:
                 self._prepare(item)

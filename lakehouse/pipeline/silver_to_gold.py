@@ -1,19 +1,30 @@
-"""Silver -> Gold: every Gold table rebuilt from one pinned Silver snapshot, behind gates.
+"""Silver -> Gold: every Gold table brought up to one pinned Silver snapshot, behind gates.
 
-Gold is rebuilt only when a Silver table changed since the last build (the Silver versions each
-build read are kept in each Gold commit's metadata), so a run with nothing new commits nothing,
-and a run stopped between two Gold commits is finished by the next one.
+Gold is rebuilt only when a Silver table (or the reward rules) changed since the last build:
+the inputs each build read are kept in each Gold commit's metadata, so a run with nothing new
+commits nothing, and a run stopped between two Gold commits is finished by the next one.
+
+When the only change since the last build is rows appended to ``silver.transactions`` (a new
+day), Gold is updated instead of rebuilt (``update_gold``): the additive tables add the new
+rows' aggregates, and only the customers with new transactions are recomputed. Anything else
+(an updated or deleted row, new master data or loans, new reward rules, a new year for the age
+bands, ``--full-refresh``) rebuilds every table from the whole snapshot. Both give the same
+tables, and the gates reconcile either with Silver itself.
+
 All four tables are validated before any is written; a failing gate leaves every Gold table at
 its previous version.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import Any, NamedTuple
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.config import Settings
@@ -23,17 +34,40 @@ from lakehouse.gold.build import (
     SilverSnapshot,
     build_gold,
     enriched_transactions,
+    update_gold,
 )
-from lakehouse.gold.expectations import SilverTotals, gold_gates
+from lakehouse.gold.expectations import SilverTotals, gold_gates, silver_per_customer
 from lakehouse.gold.rewards import load_rules
 from lakehouse.io.delta import delta_io
+from lakehouse.io.lake import TableId
 from lakehouse.ops import tables as ops
 from lakehouse.pipeline.faults import fault_point
 from lakehouse.pipeline.run import Progress, RunReport, StepTimer, lake_lock, new_run_id
 from lakehouse.quality.gates import DQ_RESULTS, QualityGates, results_frame
 from lakehouse.runtime.spark import get_spark
 
-INPUTS_KEY = "inputs"
+INPUTS_KEY = "inputs"  # commit metadata: what the build read (Silver versions, rules digest)
+AS_OF_KEY = "as_of"  # commit metadata: the build's reference day
+BUILD_KEY = "build"  # commit metadata: "full" or "incremental"
+RULES_KEY = "reward_rules"
+TRANSACTIONS = SILVER_INPUTS[0]
+
+
+@dataclass(frozen=True)
+class LastBuild:
+    """What every Gold table was last built from."""
+
+    inputs: dict[str, Any]
+    as_of: date | None
+
+
+class Built(NamedTuple):
+    """Gold frames ready to validate and write."""
+
+    build: str  # "full" or "incremental"
+    as_of: date | None  # the reference day (None when Silver has no transactions)
+    enriched: DataFrame  # the whole snapshot's enriched transactions, for reconciliation
+    gold: dict[TableId, DataFrame]
 
 
 class SilverToGold:
@@ -49,14 +83,30 @@ class SilverToGold:
         self.gates = gates or QualityGates(self.lake)
         self.full_refresh = full_refresh
 
-    def _last_inputs(self) -> str | None:
-        """The Silver versions every Gold table was last built from; None when the tables
-        disagree (a run stopped between two Gold commits) or one is missing."""
+    def _last_build(self) -> LastBuild | None:
+        """None when the Gold tables disagree (a run stopped between two Gold commits), one is
+        missing, or they predate this metadata."""
         built = set()
         for table in GOLD_TABLES:
             history = self.delta.history(table, 1) if self.delta.exists(table) else []
-            built.add(history[0].metadata.get(f"lakehouse.{INPUTS_KEY}") if history else None)
-        return built.pop() if len(built) == 1 else None
+            meta = history[0].metadata if history else {}
+            built.add((meta.get(f"lakehouse.{INPUTS_KEY}"), meta.get(f"lakehouse.{AS_OF_KEY}")))
+        if len(built) != 1:
+            return None
+        inputs, as_of = built.pop()
+        if inputs is None:
+            return None
+        return LastBuild(json.loads(inputs), date.fromisoformat(as_of) if as_of else None)
+
+    def _appended(self, last: LastBuild | None, inputs: dict[str, Any]) -> DataFrame | None:
+        """The transactions appended since the last build, when nothing else changed."""
+        if self.full_refresh or last is None or last.as_of is None:
+            return None
+        tx = str(TRANSACTIONS)
+        if any(last.inputs.get(k) != v for k, v in inputs.items() if k != tx) \
+                or not isinstance(last.inputs.get(tx), int):
+            return None
+        return self.delta.appended_since(TRANSACTIONS, last.inputs[tx], inputs[tx])
 
     def run(self) -> None:
         fault_point("gold.start")
@@ -65,61 +115,97 @@ class SilverToGold:
         if missing:
             self.progress(f"gold: skipped, Silver has no {', '.join(missing)} yet")
             return
-        inputs = json.dumps(versions, sort_keys=True)
-        if inputs == self._last_inputs() and not self.full_refresh:
+        rules_path = self.settings.reference_dir / "reward_rules.csv"
+        rules = load_rules(self.spark, rules_path)
+        inputs = {**versions, RULES_KEY: hashlib.sha256(rules_path.read_bytes()).hexdigest()}
+        last = self._last_build()
+        if last is not None and last.inputs == inputs and not self.full_refresh:
             self.progress("gold: Silver unchanged since the last build; nothing to do")
             return
-        run_id = self.report.run_id
-        timer = StepTimer(run_id, "gold.build", "gold.*")
-        self.progress("gold: building from " + ", ".join(f"{t}@v{v}"
-                                                         for t, v in versions.items()))
+        self.gates.preload()
         read = {str(t): self.delta.read(t, version=versions[str(t)]) for t in SILVER_INPUTS}
         silver = SilverSnapshot(read["silver.transactions"], read["silver.customers"],
-                                read["silver.customers_history"], read["silver.loans"],
-                                load_rules(self.spark, self.settings.reference_dir /
-                                           "reward_rules.csv"))
+                                read["silver.customers_history"], read["silver.loans"], rules)
         try:
-            # Each frame is computed once into the run's scratch folder and read back from
-            # there by the gates and the writes (so the gates' time is the gates' own).
-            enriched = self.delta.stage(enriched_transactions(silver), run_id, "gold-enriched")
-            as_of = enriched.agg(F.max("trans_date")).collect()[0][0]
-            gold = {t: self.delta.stage(df, run_id, f"gold-{t.name}")
-                    for t, df in build_gold(silver, as_of, enriched).items()}
-            totals = SilverTotals.of(enriched, silver.customers, silver.loans)
-            results, steps = [], []
-            for table, (frame, expectations) in gold_gates(gold, enriched, totals).items():
-                started = time.perf_counter()
-                # the reconciliation joins computed once, not once per expectation
-                frame = self.delta.stage(frame, run_id, f"gate-{table.name}")
-                gate = self.gates.validate(str(table), frame, expectations, run_id)
-                gate = replace(gate, seconds=round(time.perf_counter() - started, 3))
-                results.append(gate)
-                steps.append(StepTimer(run_id, f"gate.{table}", str(table)).finish(
-                    outcome="passed" if gate.success else "failed", duration_s=gate.seconds,
-                    message=f"{len(gate.failures)} of {len(gate.results)} expectations "
-                            "failed"))
-            self.report.gates += results
-            if all(g.success for g in results):
-                for table, frame in gold.items():
-                    step = StepTimer(run_id, str(table), str(table))
-                    self.progress(f"{table}: writing")
-                    committed = self.delta.write(frame, table, "overwrite", run_id=run_id,
-                                                 step="gold", metadata={INPUTS_KEY: inputs})
-                    steps.append(step.finish(rows_in=committed.rows,
-                                             rows_written=committed.rows,
-                                             table_version=committed.version))
-            else:
-                steps.append(timer.finish(outcome="blocked", message="a Gold quality gate "
-                                          "failed; every Gold table keeps its previous version"))
-                self.progress("gold: not published (quality gate)")
-            self.delta.write(results_frame(self.spark, run_id, results), DQ_RESULTS,
-                             run_id=run_id, step="ops")
-            self.delta.write(ops.to_frame(self.spark, steps, ops.RUN_LOG_SCHEMA), ops.RUN_LOG,
-                             run_id=run_id, step="ops")
-            self.report.steps += steps
-            self.report.docs_path = self.gates.docs_index()
+            self._publish(silver, inputs, last, self._appended(last, inputs))
         finally:
-            self.lake.clear_staging(run_id)
+            self.lake.clear_staging(self.report.run_id)
+
+    def _update(self, silver: SilverSnapshot, inputs: dict[str, Any], last: LastBuild,
+                appended: DataFrame) -> Built | None:
+        """Gold updated with the appended transactions; None when they start a new year."""
+        assert last.as_of is not None
+        run_id = self.report.run_id
+        new = self.delta.stage(enriched_transactions(replace(silver, transactions=appended)),
+                               run_id, "gold-new")
+        newest = new.agg(F.max("trans_date")).collect()[0][0]
+        as_of = max(last.as_of, newest or last.as_of)
+        if as_of.year != last.as_of.year:
+            return None
+        tx = str(TRANSACTIONS)
+        self.progress(f"gold: updating with the transactions appended to {tx} since "
+                      f"v{last.inputs[tx]} (now v{inputs[tx]}); everything else unchanged")
+        current = {t: self.delta.read(t) for t in GOLD_TABLES}
+        gold = {t: self.delta.stage(df, run_id, f"gold-{t.name}")
+                for t, df in update_gold(silver, current, new, as_of).items()}
+        return Built("incremental", as_of, enriched_transactions(silver), gold)
+
+    def _rebuild(self, silver: SilverSnapshot, inputs: dict[str, Any]) -> Built:
+        run_id = self.report.run_id
+        self.progress("gold: building from " + ", ".join(
+            f"{t}@v{inputs[str(t)]}" for t in SILVER_INPUTS))
+        enriched = self.delta.stage(enriched_transactions(silver), run_id, "gold-enriched")
+        as_of = enriched.agg(F.max("trans_date")).collect()[0][0]
+        gold = {t: self.delta.stage(df, run_id, f"gold-{t.name}")
+                for t, df in build_gold(silver, as_of, enriched).items()}
+        return Built("full", as_of, enriched, gold)
+
+    def _publish(self, silver: SilverSnapshot, inputs: dict[str, Any], last: LastBuild | None,
+                 appended: DataFrame | None) -> None:
+        run_id = self.report.run_id
+        timer = StepTimer(run_id, "gold.build", "gold.*")
+        # Each frame is computed once into the run's scratch folder and read back from there
+        # by the gates and the writes (so the gates' time is the gates' own).
+        built = None
+        if appended is not None and last is not None:
+            built = self._update(silver, inputs, last, appended)
+        if built is None:
+            built = self._rebuild(silver, inputs)
+        build, as_of, enriched, gold = built
+        # what the gates reconcile with, from the whole Silver snapshot in either case
+        per_customer = self.delta.stage(silver_per_customer(enriched), run_id, "gate-silver")
+        totals = SilverTotals.of(per_customer, silver.customers, silver.loans)
+        results, steps = [], []
+        for table, (frame, expectations) in gold_gates(gold, per_customer, totals).items():
+            started = time.perf_counter()
+            gate = self.gates.validate(str(table), frame, expectations, run_id)
+            gate = replace(gate, seconds=round(time.perf_counter() - started, 3))
+            results.append(gate)
+            steps.append(StepTimer(run_id, f"gate.{table}", str(table)).finish(
+                outcome="passed" if gate.success else "failed", duration_s=gate.seconds,
+                message=f"{len(gate.failures)} of {len(gate.results)} expectations failed"))
+        self.report.gates += results
+        if all(g.success for g in results):
+            metadata = {INPUTS_KEY: json.dumps(inputs, sort_keys=True),
+                        AS_OF_KEY: as_of.isoformat() if as_of else "", BUILD_KEY: build}
+            for table, frame in gold.items():
+                step = StepTimer(run_id, str(table), str(table))
+                self.progress(f"{table}: writing")
+                committed = self.delta.write(frame, table, "overwrite", run_id=run_id,
+                                             step="gold", metadata=metadata)
+                steps.append(step.finish(rows_in=committed.rows, rows_written=committed.rows,
+                                         table_version=committed.version,
+                                         message=f"{build} build"))
+        else:
+            steps.append(timer.finish(outcome="blocked", message="a Gold quality gate failed; "
+                                      "every Gold table keeps its previous version"))
+            self.progress("gold: not published (quality gate)")
+        self.delta.write(results_frame(self.spark, run_id, results), DQ_RESULTS,
+                         run_id=run_id, step="ops")
+        self.delta.write(ops.to_frame(self.spark, steps, ops.RUN_LOG_SCHEMA), ops.RUN_LOG,
+                         run_id=run_id, step="ops")
+        self.report.steps += steps
+        self.report.docs_path = self.gates.docs_index()
 
 
 def silver_to_gold(settings: Settings, *, progress: Progress = lambda _: None,

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -100,6 +102,18 @@ def _short(value: Any) -> str | None:
     return redact_pans(text)[:_MAX_OBSERVED]
 
 
+_GX = "great_expectations"
+_preloading: list[threading.Thread] = []
+
+
+def _import_great_expectations() -> None:
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no network calls, ever
+    try:
+        __import__(_GX)
+    except Exception:  # the first gate imports it again and reports the error
+        log.debug("background import of great_expectations failed", exc_info=True)
+
+
 class QualityGates:
     """A Great Expectations file context kept with the lake (results and Data Docs).
 
@@ -112,10 +126,22 @@ class QualityGates:
         self._context: Any = None
         self._datasource: Any = None
 
+    @staticmethod
+    def preload() -> None:
+        """Start importing Great Expectations in a background thread, for a run that will
+        gate something. The import is pure Python (5-12 s here, most of a small batch's
+        step); the Spark work before the first gate waits on the JVM, so the two overlap. The
+        first gate's own import waits for this one, so nothing is imported twice."""
+        if _GX not in sys.modules and not _preloading:
+            thread = threading.Thread(target=_import_great_expectations, name="gx-import",
+                                      daemon=True)
+            _preloading.append(thread)
+            thread.start()
+
     @property
     def context(self) -> Any:
         if self._context is None:
-            os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no network calls, ever
+            _import_great_expectations()
             import great_expectations as gx
             from great_expectations.data_context.types.base import ProgressBarsConfig
 

@@ -134,6 +134,36 @@ def test_merge_of_new_keys_only_appends(spark, delta):
     assert delta.version(TABLE) == 1
 
 
+def test_appended_since_gives_the_rows_of_appends_and_insert_only_merges(spark, delta):
+    delta.write(frame(spark, ("a", "1.00", 1), ("b", "2.00", 2)), TABLE)  # v0
+    delta.write(frame(spark, ("c", "3.00", 3)), TABLE)  # v1: append
+    spec = MergeSpec(keys=("id",), update_when="t.amount <> s.amount")
+    delta.merge(frame(spark, ("d", "4.00", 4)), TABLE, spec)  # v2: new keys only
+    assert_df_equality(delta.appended_since(TABLE, 0, 2),
+                       frame(spark, ("c", "3.00", 3), ("d", "4.00", 4)),
+                       ignore_row_order=True, ignore_nullable=True)
+    assert [r.id for r in delta.appended_since(TABLE, 1, 2).collect()] == ["d"]
+    assert delta.appended_since(TABLE, 2, 2).count() == 0
+    assert delta.appended_since(TABLE, 3, 2) is None
+
+
+@pytest.mark.parametrize("change", ["update", "delete", "overwrite"])
+def test_appended_since_is_none_once_a_row_may_have_changed(spark, delta, change):
+    delta.write(frame(spark, ("a", "1.00", 1), ("b", "2.00", 2)), TABLE)  # v0
+    delta.write(frame(spark, ("c", "3.00", 3)), TABLE)  # v1
+    if change == "update":
+        delta.merge(frame(spark, ("b", "9.99", 2), ("e", "5.00", 5)), TABLE,
+                    MergeSpec(keys=("id",), update_when="t.amount <> s.amount"))
+    elif change == "delete":
+        delta.delete(TABLE, "id = 'a'")
+    else:
+        delta.write(frame(spark, ("a", "1.00", 1)), TABLE, "overwrite")
+    assert delta.version(TABLE) == 2
+    assert delta.appended_since(TABLE, 1, 2) is None
+    assert delta.appended_since(TABLE, 0, 2) is None
+    assert [r.id for r in delta.appended_since(TABLE, 0, 1).collect()] == ["c"]
+
+
 def test_merge_creates_missing_table(spark, delta):
     result = delta.merge(frame(spark, ("a", "1.00", 1)), TABLE, MergeSpec(keys=("id",)))
     assert (result.version, result.inserted) == (0, 1)
@@ -185,6 +215,20 @@ def test_delta_spark_reads_what_delta_rs_wrote(spark, lake):
     rs = DeltaRsIO(spark, lake)
     rs.write(frame(spark, ("a", "1.00", 1)), TABLE)
     assert DeltaSparkIO(spark, lake).read(TABLE).count() == 1
+
+
+@pytest.mark.delta_spark
+@pytest.mark.skip(reason="the Delta Lake jars for Spark cannot be downloaded on this machine "
+                         "(no Maven access); DeltaSparkIO runs on Glue and any Spark with them")
+def test_delta_spark_appended_since(spark, lake):
+    from lakehouse.io.delta import DeltaSparkIO
+
+    io = DeltaSparkIO(spark, lake)
+    io.write(frame(spark, ("a", "1.00", 1)), TABLE)
+    io.merge(frame(spark, ("b", "2.00", 2)), TABLE, MergeSpec(keys=("id",)))
+    assert [r.id for r in io.appended_since(TABLE, 0, 1).collect()] == ["b"]
+    io.merge(frame(spark, ("a", "9.00", 1)), TABLE, MergeSpec(keys=("id",)))
+    assert io.appended_since(TABLE, 0, 2) is None
 
 
 def test_delete_by_predicate(spark, delta):

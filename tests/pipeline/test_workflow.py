@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from lakehouse.generate import generate
 from lakehouse.gold import build as gold_build
 from lakehouse.io.delta import delta_io
 from lakehouse.io.lake import Lake, TableId
+from lakehouse.pipeline.silver_to_gold import silver_to_gold
 from lakehouse.pipeline.workflow import run_workflow
 from lakehouse.quality.gates import DQ_RESULTS
 
@@ -135,19 +137,58 @@ def test_a_dirty_batch_is_blocked_then_replayed_once(world, spark):
     assert outcomes == ["blocked", "loaded"]
 
 
+def gold_rows(world):
+    return {t: sorted(map(tuple, read(world, t).collect()), key=repr) for t in GOLD}
+
+
+def builds(world):
+    return {t: world["delta"].history(TableId.parse(t), 1)[0].metadata["lakehouse.build"]
+            for t in GOLD}
+
+
+def test_appended_transactions_update_gold_to_what_a_rebuild_gives(world, spark):
+    """A new day of transactions only: Gold is updated from the appended rows (not rebuilt),
+    and a forced rebuild of the same Silver snapshot gives exactly the same tables."""
+    generated = [f for f in (world["root"] / "landing" / "transactions").rglob("*.csv")
+                 if "late" not in f.parts]  # not the files other tests landed
+    source = sorted(generated)[-1]
+    with source.open(newline="") as handle:
+        header, *rows = list(csv.reader(handle))
+    trans_num = header.index("trans_num")
+    day = world["root"] / "landing" / "transactions" / "late" / "next_day.csv"
+    day.parent.mkdir(exist_ok=True)
+    with day.open("w", newline="") as handle:
+        csv.writer(handle).writerows([header] + [
+            [f"{i:032x}" if n == trans_num else v for n, v in enumerate(row)]
+            for i, row in enumerate(rows[:12], start=7_000)])
+    before = versions(world, GOLD)
+
+    report = run_workflow(world["settings"], spark=spark)
+    assert not report.blocked, report.summary()
+    assert {v - before[t] for t, v in versions(world, GOLD).items()} == {1}
+    assert set(builds(world).values()) == {"incremental"}
+    updated = gold_rows(world)
+
+    silver_to_gold(world["settings"], spark=spark, full_refresh=True)
+    assert set(builds(world).values()) == {"full"}
+    assert gold_rows(world) == updated
+
+
 def test_a_failing_gold_gate_keeps_every_gold_table(world, spark, monkeypatch):
     extra = world["root"] / "landing" / "transactions" / "late" / "one_more.csv"
     source = sorted((world["root"] / "landing" / "transactions").rglob("*.csv"))[0]
     lines = source.read_text().splitlines()
     extra.write_text("\n".join([lines[0], lines[1].replace(lines[1].split(",")[-5],
                                                            "f" * 32)]) + "\n")
-    original = gold_build.customer_summary
+    def inflated(original):
+        def build(*args, **kwargs):
+            return original(*args, **kwargs).withColumn(
+                "total_spend", F.col("total_spend") + F.lit(Decimal("0.01")))
+        return build
 
-    def inflated(*args, **kwargs):
-        return original(*args, **kwargs).withColumn(
-            "total_spend", F.col("total_spend") + F.lit(Decimal("0.01")))
-
-    monkeypatch.setattr(gold_build, "customer_summary", inflated)
+    # one new transaction: an incremental update, but a rebuild must be caught as well
+    for name in ("customer_summary", "update_customer_summary"):
+        monkeypatch.setattr(gold_build, name, inflated(getattr(gold_build, name)))
     before = versions(world, GOLD)
     report = run_workflow(world["settings"], spark=spark)
     assert report.blocked

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -17,7 +19,7 @@ from lakehouse.gold.build import (
     build_gold,
     enriched_transactions,
 )
-from lakehouse.gold.expectations import SilverTotals, gold_gates
+from lakehouse.gold.expectations import SilverTotals, gold_gates, silver_per_customer
 from lakehouse.gold.rewards import load_rules
 from lakehouse.io.lake import Lake
 from lakehouse.pii.card import luhn_check_digit
@@ -120,15 +122,15 @@ def gold_inputs(spark):
         loans=loans(spark, {"loan_id": "L1", "customer_id": "C1",
                             "as_of_date": "2024-01-31"}),
         reward_rules=load_rules(spark, SETTINGS.reference_dir / "reward_rules.csv"))
-    enriched = enriched_transactions(silver)
+    per_customer = silver_per_customer(enriched_transactions(silver))
     gold = build_gold(silver, date(2024, 1, 31))
-    return gold, enriched, SilverTotals.of(enriched, silver.customers, silver.loans)
+    return gold, per_customer, SilverTotals.of(per_customer, silver.customers, silver.loans)
 
 
 def test_gold_built_from_silver_passes(gates, gold_inputs):
-    gold, enriched, totals = gold_inputs
+    gold, per_customer, totals = gold_inputs
     assert (totals.transactions, totals.spend_cents, totals.customers) == (2, 1734, 2)
-    for table, (frame, expectations) in gold_gates(gold, enriched, totals).items():
+    for table, (frame, expectations) in gold_gates(gold, per_customer, totals).items():
         gate = gates.validate(str(table), frame, expectations, "r3")
         assert gate.success, [f.describe() for f in gate.failures]
 
@@ -151,8 +153,25 @@ def test_gold_built_from_silver_passes(gates, gold_inputs):
 ])
 def test_each_gold_expectation_fails_on_its_defect(gates, gold_inputs, table, breakage,
                                                    expected):
-    gold, enriched, totals = gold_inputs
+    gold, per_customer, totals = gold_inputs
     broken = {**gold, table: breakage(gold[table])}
-    frame, expectations = gold_gates(broken, enriched, totals)[table]
+    frame, expectations = gold_gates(broken, per_customer, totals)[table]
     gate = gates.validate(str(table), frame, expectations, "r4")
     assert {(e, c.split(",")[0] if c else c) for e, c in failed(gate)} == expected
+
+
+PRELOAD = """
+import sys
+from lakehouse.quality.gates import QualityGates, _preloading
+assert "great_expectations" not in sys.modules
+QualityGates.preload()
+QualityGates.preload()
+assert [t.name for t in _preloading] == ["gx-import"], _preloading
+_preloading[0].join(300)
+assert "great_expectations.expectations" in sys.modules
+"""
+
+
+def test_preload_imports_great_expectations_once_in_the_background():
+    """A run that will gate starts the (slow, pure Python) import while Spark works."""
+    subprocess.run([sys.executable, "-c", PRELOAD], check=True, timeout=360)
