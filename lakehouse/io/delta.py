@@ -330,9 +330,7 @@ class DeltaRsIO(DeltaIO):
         return self._table(table).version() if self.exists(table) else None
 
     def schema(self, table: TableId) -> StructType:
-        from pyspark.sql.types import StructType
-
-        return StructType.fromJson(json.loads(self._table(table).schema().to_json()))
+        return _spark_schema(self._table(table))
 
     def read(self, table: TableId, version: int | None = None,
              as_of: datetime | str | None = None) -> DataFrame:
@@ -340,10 +338,7 @@ class DeltaRsIO(DeltaIO):
         dt = self._table(table, version)
         if as_of is not None:
             _load_as_of(dt, table, as_of)
-        from pyspark.sql.types import StructType
-
-        schema = StructType.fromJson(json.loads(dt.schema().to_json()))
-        return self._read_files(dt.file_uris(), schema)
+        return self._read_files(dt.file_uris(), _spark_schema(dt))
 
     def appended_since(self, table: TableId, since: int, version: int) -> DataFrame | None:
         if since > version:
@@ -358,7 +353,7 @@ class DeltaRsIO(DeltaIO):
         files = after.file_uris()
         if not kept <= set(files) or before.schema() != after.schema():
             return None
-        return self._read_files([u for u in files if u not in kept], self.schema(table))
+        return self._read_files([u for u in files if u not in kept], _spark_schema(after))
 
     def _written_files(self, folder: str) -> list[pafs.FileInfo]:
         fs, _ = self.lake.filesystem()
@@ -496,6 +491,13 @@ class DeltaRsIO(DeltaIO):
                 metadata={k: str(v) for k, v in meta.items() if k.startswith("lakehouse.")},
             ))
         return entries
+
+
+def _spark_schema(dt: Any) -> StructType:
+    """A delta-rs table's schema as Spark's."""
+    from pyspark.sql.types import StructType
+
+    return StructType.fromJson(json.loads(dt.schema().to_json()))
 
 
 def _load_as_of(dt: Any, table: TableId, as_of: datetime | str) -> None:

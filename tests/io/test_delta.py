@@ -27,6 +27,9 @@ SCHEMA = T.StructType([
     T.StructField("n", T.LongType()),
 ])
 TABLE = TableId("silver", "things")
+needs_delta_jars = pytest.mark.skip(
+    reason="the Delta Lake jars for Spark cannot be downloaded on this machine (no Maven "
+           "access); DeltaSparkIO runs on Glue and any Spark with them")
 
 
 def rows(*specs):
@@ -207,8 +210,7 @@ def test_file_statistics_match_delta_rs_own(spark, delta, tmp_path):
 
 
 @pytest.mark.delta_spark
-@pytest.mark.skip(reason="the Delta Lake jars for Spark cannot be downloaded on this machine "
-                         "(no Maven access); DeltaSparkIO runs on Glue and any Spark with them")
+@needs_delta_jars
 def test_delta_spark_reads_what_delta_rs_wrote(spark, lake):
     from lakehouse.io.delta import DeltaSparkIO
 
@@ -218,8 +220,7 @@ def test_delta_spark_reads_what_delta_rs_wrote(spark, lake):
 
 
 @pytest.mark.delta_spark
-@pytest.mark.skip(reason="the Delta Lake jars for Spark cannot be downloaded on this machine "
-                         "(no Maven access); DeltaSparkIO runs on Glue and any Spark with them")
+@needs_delta_jars
 def test_delta_spark_appended_since(spark, lake):
     from lakehouse.io.delta import DeltaSparkIO
 
