@@ -46,11 +46,16 @@ ENRICHED_COLUMNS = ("trans_id", "trans_ts", "trans_date", "card_token", "custome
                     "reward_points", "state", "birth_year")
 
 
+def keyed_transactions(silver: SilverSnapshot) -> DataFrame:
+    """Transactions with their customer (``customer_id``, ``customer_key``)."""
+    return silver.transactions.transform(with_customer_key(card_owners(
+        silver.customers_history)))
+
+
 def enriched_transactions(silver: SilverSnapshot) -> DataFrame:
     """Transactions with their customer (``customer_key``) and earned ``reward_points``:
     the ``ENRICHED_COLUMNS``."""
-    return (silver.transactions
-            .transform(with_customer_key(card_owners(silver.customers_history)))
+    return (keyed_transactions(silver)
             .transform(with_reward_points(silver.reward_rules))
             .select(*ENRICHED_COLUMNS))
 
@@ -76,16 +81,12 @@ def update_gold(silver: SilverSnapshot, current: dict[TableId, DataFrame],
     rows; ``new_enriched``: the new rows' ``enriched_transactions``; master data, loans and
     reward rules unchanged since ``current``, and ``as_of`` in the same year as its.
 
-    Additive tables (monthly spend, fraud by day, loans' card columns) add the new rows'
-    aggregates; customer rows are rebuilt for the customers with new transactions only, from
-    all of their transactions."""
-    touched = new_enriched.select("customer_key").distinct()
-    theirs = (enriched_transactions(silver)
-              .join(F.broadcast(touched), "customer_key", "left_semi"))
+    Every table adds the new rows' aggregates to its rows (``update_customer_summary`` says
+    how customer rows are updated); nothing is recomputed from the whole snapshot."""
     return {
-        CUSTOMER_SUMMARY: update_customer_summary(current[CUSTOMER_SUMMARY], theirs,
-                                                  silver.customers, silver.loans, touched,
-                                                  F.lit(as_of)),
+        CUSTOMER_SUMMARY: update_customer_summary(
+            current[CUSTOMER_SUMMARY], new_enriched, keyed_transactions(silver),
+            current[CUSTOMER_MONTHLY_SPEND], silver.customers, F.lit(as_of)),
         CUSTOMER_MONTHLY_SPEND: update_customer_monthly_spend(current[CUSTOMER_MONTHLY_SPEND],
                                                               new_enriched),
         FRAUD_DAILY: update_fraud_daily(current[FRAUD_DAILY], new_enriched),

@@ -209,14 +209,134 @@ def update_customer_monthly_spend(current: DataFrame, new_transactions: DataFram
                   MONTHLY_SUMS)
 
 
-def update_customer_summary(current: DataFrame, transactions: DataFrame, customers: DataFrame,
-                            loans: DataFrame, touched: DataFrame, as_of: Column) -> DataFrame:
-    """``current`` after new transactions: the ``touched`` customers (``customer_key``) rebuilt
-    from ``transactions`` (all of theirs; other rows may be present too), every other row kept,
-    and everyone's recency and segment ranked again. Master data and loans must be the ones
-    ``current`` was built from, and ``as_of`` in the same year (age bands)."""
-    rebuilt = (customer_rows(transactions, customers, loans, as_of)
-               .join(F.broadcast(touched), "customer_key", "left_semi"))
-    kept = (current.join(F.broadcast(touched), "customer_key", "left_anti")
-            .drop(*RANKED_COLUMNS))
-    return with_rfm_segment(kept.unionByName(rebuilt), as_of)
+def update_customer_summary(current: DataFrame, new_transactions: DataFrame,
+                            transactions: DataFrame, current_monthly: DataFrame,
+                            customers: DataFrame, as_of: Column) -> DataFrame:
+    """``current`` after new transactions, equal to ``customer_summary`` of the whole snapshot.
+
+    ``new_transactions``: the new rows (with ``customer_key`` and ``reward_points``);
+    ``transactions``: every row of the snapshot, new ones included, with ``customer_key``;
+    ``current_monthly``: ``customer_monthly_spend`` as built with ``current``. Master data and
+    loans must be the ones ``current`` was built from, and ``as_of`` in the same year (age bands).
+
+    The customers with new rows get their new rows' aggregates added to their row: counts and
+    sums add up, first and last timestamps widen, the average is recomputed from the new sum
+    and count as Spark's ``avg`` computes it. What cannot be added is looked up narrowly: the
+    distinct counts (cards, active days, merchants) grow by the new rows' pairs that no earlier
+    row has, the top category comes from the monthly spend plus the new rows, and the latest
+    transaction's profile (birth year and state, used where the master data has none) from the
+    new rows and the rows at the earlier latest timestamp. Every other row is kept, and
+    everyone's recency and segment are ranked again."""
+    new = new_transactions
+    touched = new.select("customer_key").distinct()
+    batch = new.groupBy("customer_key").agg(
+        F.first("customer_id", ignorenulls=True).alias("_new_customer_id"),
+        F.count("*").alias("_txn_count"),
+        F.sum("amount").alias("_spend"),
+        F.min("trans_ts").alias("_first_ts"),
+        F.max("trans_ts").alias("_last_ts"),
+        F.sum(F.col("is_fraud").cast("int")).alias("_fraud_count"),
+        F.sum(F.when(F.col("is_fraud"), F.col("amount")).otherwise(0)).alias("_fraud_amount"),
+        F.sum("reward_points").alias("_reward_points"))
+    before = current.join(F.broadcast(touched), "customer_key", "left_semi")
+    master = customers.select(F.col("customer_id").alias("customer_key"),
+                              F.col("birth_year").alias("_master_birth_year"),
+                              F.col("state").alias("_master_state"))
+    old = {c: F.col(f"_old_{c}") for c in current.columns if c != "customer_key"}
+    zero = F.lit(0)
+    txn_count = F.coalesce(old["txn_count"], zero) + F.col("_txn_count")
+    total_spend = F.coalesce(old["total_spend"], zero) + F.col("_spend")
+    joined = (batch
+              .join(before.select("customer_key", *(F.col(c).alias(f"_old_{c}")
+                                                    for c in old)), "customer_key", "left")
+              .join(_first_seen(new, transactions), "customer_key", "left")
+              .join(_top_category_after(current_monthly, new, touched), "customer_key", "left")
+              .join(_latest_profile(new, transactions, before), "customer_key", "left")
+              .join(master, "customer_key", "left"))
+    updated = joined.select(
+        "customer_key",
+        F.coalesce(old["customer_id"], F.col("_new_customer_id")).alias("customer_id"),
+        (F.coalesce(old["card_count"], zero) + F.coalesce("_new_cards", zero)).cast("long")
+        .alias("card_count"),
+        txn_count.cast("long").alias("txn_count"),
+        total_spend.cast(MONEY).alias("total_spend"),
+        _spark_avg(total_spend, txn_count).alias("avg_spend"),
+        F.least(old["first_txn_ts"], F.col("_first_ts")).alias("first_txn_ts"),
+        F.greatest(old["last_txn_ts"], F.col("_last_ts")).alias("last_txn_ts"),
+        (F.coalesce(old["active_days"], zero) + F.coalesce("_new_days", zero)).cast("long")
+        .alias("active_days"),
+        (F.coalesce(old["distinct_merchants"], zero) + F.coalesce("_new_merchants", zero))
+        .cast("long").alias("distinct_merchants"),
+        "top_category",
+        (F.coalesce(old["fraud_count"], zero) + F.col("_fraud_count")).cast("long")
+        .alias("fraud_count"),
+        (F.coalesce(old["fraud_amount"], zero) + F.col("_fraud_amount")).cast(MONEY)
+        .alias("fraud_amount"),
+        (F.coalesce(old["reward_points"], zero) + F.coalesce("_reward_points", zero))
+        .cast("long").alias("reward_points"),
+        # loans and credit scores did not change; a customer new to Gold has no loan (every
+        # borrower is in Gold already, with or without transactions) and no master record
+        F.coalesce(old["loan_count"], zero).cast("long").alias("loan_count"),
+        F.coalesce(old["active_loans"], zero).cast("long").alias("active_loans"),
+        F.coalesce(old["loans_outstanding"], zero.cast(MONEY)).alias("loans_outstanding"),
+        old["worst_days_past_due"].alias("worst_days_past_due"),
+        F.coalesce(old["ever_defaulted"], F.lit(False)).alias("ever_defaulted"),
+        age_band(F.coalesce("_master_birth_year", "_txn_birth_year"), F.year(as_of))
+        .alias("age_band"),
+        F.coalesce("_master_state", "_txn_state").alias("state"),
+        old["credit_score"].alias("credit_score"))
+    kept = current.join(F.broadcast(touched), "customer_key", "left_anti")
+    return with_rfm_segment(kept.drop(*RANKED_COLUMNS).unionByName(updated), as_of)
+
+
+def _spark_avg(total: Column, count: Column) -> Column:
+    """``avg(amount)`` from its sum and count, rounded as Spark rounds it (the exact sum, as
+    ``decimal(22,2)``, divided by the count; the result as ``decimal(16,6)``, then money)."""
+    return ((total.cast("decimal(22,2)") / count.cast("decimal(20,0)"))
+            .cast("decimal(16,6)").cast(MONEY))
+
+
+# the distinct counts of customer_rows, by the column whose distinct values they count
+_DISTINCT = {"card_token": "_new_cards", "trans_date": "_new_days", "merchant": "_new_merchants"}
+
+
+def _first_seen(new: DataFrame, transactions: DataFrame) -> DataFrame:
+    """Per customer with new rows: how many of the new rows' cards, days and merchants no
+    earlier row of theirs has. A pair is new when all of its rows in the snapshot are new."""
+    counts = None
+    for column, name in _DISTINCT.items():
+        pair = ["customer_key", column]
+        in_new = (new.where(F.col(column).isNotNull()).groupBy(*pair)
+                  .agg(F.count("*").alias("_in_new")))
+        in_all = (transactions.join(F.broadcast(in_new.select(*pair)), pair, "left_semi")
+                  .groupBy(*pair).agg(F.count("*").alias("_in_all")))
+        firsts = (in_new.join(in_all, pair).where(F.col("_in_new") == F.col("_in_all"))
+                  .groupBy("customer_key").agg(F.count("*").alias(name)))
+        counts = firsts if counts is None else counts.join(firsts, "customer_key", "full")
+    assert counts is not None
+    return counts
+
+
+def _top_category_after(current_monthly: DataFrame, new: DataFrame,
+                        touched: DataFrame) -> DataFrame:
+    """``_top_category`` of the customers with new rows, from the monthly spend they had
+    (exact sums of amounts) and the new rows."""
+    spent = (current_monthly.join(F.broadcast(touched), "customer_key", "left_semi")
+             .select("customer_key", "category", F.col("spend").alias("amount"))
+             .unionByName(new.select("customer_key", "category", "amount")))
+    return _top_category(spent)
+
+
+def _latest_profile(new: DataFrame, transactions: DataFrame, before: DataFrame) -> DataFrame:
+    """Birth year and state of each customer's latest transaction (``customer_rows``' profile),
+    among the new rows and the rows at the customer's earlier latest timestamp."""
+    latest_before = (before.select("customer_key", F.col("last_txn_ts").alias("trans_ts"))
+                     .where(F.col("trans_ts").isNotNull()))
+    columns = ("customer_key", "trans_ts", "trans_id", "birth_year", "state")
+    candidates = (transactions.join(F.broadcast(latest_before), ["customer_key", "trans_ts"],
+                                    "left_semi")
+                  .select(*columns).unionByName(new.select(*columns)))
+    latest = F.struct("trans_ts", "trans_id")
+    return candidates.groupBy("customer_key").agg(
+        F.max_by("birth_year", latest).alias("_txn_birth_year"),
+        F.max_by("state", latest).alias("_txn_state"))

@@ -22,10 +22,10 @@ from lakehouse.io.lake import TableId
 from lakehouse.pii.columns import CARD_NUMBER_FOUND, with_card_number_flag
 
 
-def silver_per_customer(enriched_transactions: DataFrame) -> DataFrame:
-    """Transactions and spend per customer, straight from Silver: what the Gold gates
-    reconcile with (small: one row per customer)."""
-    return enriched_transactions.groupBy("customer_key").agg(
+def silver_per_customer(transactions: DataFrame) -> DataFrame:
+    """Transactions and spend per customer, straight from Silver (``transactions`` with their
+    ``customer_key``): what the Gold gates reconcile with (small: one row per customer)."""
+    return transactions.groupBy("customer_key").agg(
         F.count("*").alias("silver_txn_count"),
         F.sum("amount").alias("silver_total_spend"))
 

@@ -264,7 +264,7 @@ class BronzeToSilver:
         if self.report.gates:
             self.delta.write(results_frame(self.spark, self.run_id, self.report.gates),
                              DQ_RESULTS, run_id=self.run_id, step="ops")
-            self.report.docs_path = self.gates.docs_index()
+            self.report.docs_path = self.gates.render_docs()
         return self.report
 
     def _unrecorded_bronze(self, source: SourceConfig,

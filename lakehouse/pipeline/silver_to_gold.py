@@ -5,8 +5,8 @@ the inputs each build read are kept in each Gold commit's metadata, so a run wit
 commits nothing, and a run stopped between two Gold commits is finished by the next one.
 
 When the only change since the last build is rows appended to ``silver.transactions`` (a new
-day), Gold is updated instead of rebuilt (``update_gold``): the additive tables add the new
-rows' aggregates, and only the customers with new transactions are recomputed. Anything else
+day), Gold is updated instead of rebuilt (``update_gold``): every table adds the new rows'
+aggregates to its rows, customer rows included. Anything else
 (an updated or deleted row, new master data or loans, new reward rules, a new year for the age
 bands, ``--full-refresh``) rebuilds every table from the whole snapshot. Both give the same
 tables, and the gates reconcile either with Silver itself.
@@ -34,6 +34,7 @@ from lakehouse.gold.build import (
     SilverSnapshot,
     build_gold,
     enriched_transactions,
+    keyed_transactions,
     update_gold,
 )
 from lakehouse.gold.expectations import SilverTotals, gold_gates, silver_per_customer
@@ -66,7 +67,7 @@ class Built(NamedTuple):
 
     build: str  # "full" or "incremental"
     as_of: date | None  # the reference day (None when Silver has no transactions)
-    enriched: DataFrame  # the whole snapshot's enriched transactions, for reconciliation
+    keyed: DataFrame  # the whole snapshot's transactions with customer_key, to reconcile with
     gold: dict[TableId, DataFrame]
 
 
@@ -148,7 +149,7 @@ class SilverToGold:
         current = {t: self.delta.read(t) for t in GOLD_TABLES}
         gold = {t: self.delta.stage(df, run_id, f"gold-{t.name}")
                 for t, df in update_gold(silver, current, new, as_of).items()}
-        return Built("incremental", as_of, enriched_transactions(silver), gold)
+        return Built("incremental", as_of, keyed_transactions(silver), gold)
 
     def _rebuild(self, silver: SilverSnapshot, inputs: dict[str, Any]) -> Built:
         run_id = self.report.run_id
@@ -171,9 +172,9 @@ class SilverToGold:
             built = self._update(silver, inputs, last, appended)
         if built is None:
             built = self._rebuild(silver, inputs)
-        build, as_of, enriched, gold = built
+        build, as_of, keyed, gold = built
         # what the gates reconcile with, from the whole Silver snapshot in either case
-        per_customer = self.delta.stage(silver_per_customer(enriched), run_id, "gate-silver")
+        per_customer = self.delta.stage(silver_per_customer(keyed), run_id, "gate-silver")
         totals = SilverTotals.of(per_customer, silver.customers, silver.loans)
         results, steps = [], []
         for table, (frame, expectations) in gold_gates(gold, per_customer, totals).items():
@@ -205,7 +206,7 @@ class SilverToGold:
         self.delta.write(ops.to_frame(self.spark, steps, ops.RUN_LOG_SCHEMA), ops.RUN_LOG,
                          run_id=run_id, step="ops")
         self.report.steps += steps
-        self.report.docs_path = self.gates.docs_index()
+        self.report.docs_path = self.gates.render_docs()
 
 
 def silver_to_gold(settings: Settings, *, progress: Progress = lambda _: None,

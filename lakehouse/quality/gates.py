@@ -103,6 +103,11 @@ def _short(value: Any) -> str | None:
 
 
 _GX = "great_expectations"
+# The Data Docs index links this many of the latest validation results. Great Expectations
+# reads every result it links each time it renders the index, so without a limit every gate of
+# every run got slower as the lake's history grew; older results stay in the store (and every
+# result in ops.dq_results).
+INDEX_LIMIT = 200
 _preloading: list[threading.Thread] = []
 
 
@@ -125,6 +130,7 @@ class QualityGates:
         self.lake = lake
         self._context: Any = None
         self._datasource: Any = None
+        self._unrendered: list[Any] = []  # this run's results and suites, for Data Docs
 
     @staticmethod
     def preload() -> None:
@@ -149,6 +155,7 @@ class QualityGates:
                     else os.path.join(os.environ.get("TMPDIR", "/tmp"), "lakehouse_quality"))
             self._context = gx.get_context(mode="file", project_root_dir=root)
             self._context.variables.progress_bars = ProgressBarsConfig(globally=False)
+            _limit_docs_index(self._context)
             try:
                 self._datasource = self._context.data_sources.get("lakehouse")
             except (KeyError, ValueError):
@@ -174,6 +181,9 @@ class QualityGates:
                  run_id: str) -> GateResult:
         """Run one suite over ``df``; Data Docs are updated with the result."""
         import great_expectations as gx
+        from great_expectations.data_context.types.resource_identifiers import (
+            ExpectationSuiteIdentifier,
+        )
 
         started = time.perf_counter()
         suite = gx.ExpectationSuite(name=table, expectations=expectations)
@@ -181,8 +191,9 @@ class QualityGates:
         definition = self.context.validation_definitions.add_or_update(
             gx.ValidationDefinition(name=table, data=self._batch_definition(table), suite=suite))
         checkpoint = self.context.checkpoints.add_or_update(gx.Checkpoint(
-            name=table, validation_definitions=[definition],
-            actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs")],
+            # no Data Docs action: this run's pages and the index are rendered once, by
+            # render_docs() at the end of the step, instead of the index once per gate
+            name=table, validation_definitions=[definition], actions=[],
             # BASIC: observed values and unexpected counts, in as few Spark jobs as Great
             # Expectations can bundle; no sample of unexpected values (that would be one more
             # full scan per expectation, and values of rejected rows have no place in Data Docs)
@@ -190,7 +201,9 @@ class QualityGates:
         outcome = checkpoint.run(batch_parameters={"dataframe": df},
                                  run_id=gx.core.run_identifier.RunIdentifier(run_name=run_id))
         results = []
-        for validation in outcome.run_results.values():
+        for identifier, validation in outcome.run_results.items():
+            self._unrendered += [identifier,
+                                 ExpectationSuiteIdentifier(name=validation.suite_name)]
             for item in validation.results:
                 config = item.expectation_config
                 assert config is not None  # every result carries its expectation
@@ -205,13 +218,31 @@ class QualityGates:
                  gate.seconds)
         return gate
 
-    def docs_index(self) -> str | None:
-        """The Data Docs page, once a gate has rendered it."""
+    def render_docs(self) -> str | None:
+        """Renders the validations since the last call into Data Docs (one page each, and the
+        index once); the index page, once a gate has run."""
         if self._context is None:
             return None
+        if self._unrendered:
+            self._context.build_data_docs(resource_identifiers=self._unrendered)
+            self._unrendered = []
         sites = self._context.get_docs_sites_urls()
         url = sites[0].get("site_url") if sites else None
         return url.removeprefix("file://") if url else None
+
+
+def _limit_docs_index(context: Any) -> None:
+    """Caps the validation results the Data Docs index links (``INDEX_LIMIT``), once per lake."""
+    sites = context.variables.data_docs_sites or {}
+    changed = False
+    for site in sites.values():
+        index = site.setdefault("site_index_builder", {"class_name": "DefaultSiteIndexBuilder"})
+        if index.get("validation_results_limit") != INDEX_LIMIT:
+            index["validation_results_limit"] = INDEX_LIMIT
+            changed = True
+    if changed:
+        context.variables.data_docs_sites = sites
+        context.variables.save()
 
 
 def results_frame(spark: SparkSession, run_id: str, gates: list[GateResult]) -> DataFrame:

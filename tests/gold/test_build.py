@@ -198,7 +198,9 @@ EARLIER = (
     {"card_token": "tok-2", "trans_ts": "2024-02-20 08:00:00", "category": "food_dining",
      "amount": "4.50", "birth_year": 1950},
     {"card_token": "tok-8", "trans_ts": "2024-02-21 12:00:00", "category": "grocery_pos",
-     "amount": "7.25", "state": None},
+     "amount": "7.25", "state": None, "trans_id": "f" * 32},
+    {"card_token": "tok-7", "trans_ts": "2024-01-02 12:00:00", "category": "travel",
+     "amount": "5.00", "state": "ID", "birth_year": 2010},
 )
 APPENDED = (
     # late: before L1 was first seen, so L1's card columns change; a merchant C1 has used
@@ -213,6 +215,13 @@ APPENDED = (
     # a card the bank has no record of, no state: same day, category and state as tok-8's
     {"card_token": "tok-9", "trans_ts": "2024-02-21 13:00:00", "category": "grocery_pos",
      "amount": "1.00", "state": None, "is_fraud": True},
+    # at the very time of tok-8's latest transaction, which still wins (its trans_id is
+    # greater): tok-8's profile stays the earlier row's
+    {"card_token": "tok-8", "trans_ts": "2024-02-21 12:00:00", "category": "travel",
+     "amount": "3.00", "state": "WA", "birth_year": 1950, "trans_id": "0" * 32},
+    # a later transaction moves tok-7's state and age band; its top category changes
+    {"card_token": "tok-7", "trans_ts": "2024-02-02 12:00:00", "category": "grocery_pos",
+     "amount": "10.01", "state": "UT", "birth_year": 1970},
 )
 
 
@@ -253,5 +262,11 @@ def test_update_gold_equals_a_rebuild_of_the_whole_snapshot(spark):
             summary["C1"].distinct_merchants) == (2, 3, 3)
     assert summary["C2"].recency_days == 13, "an untouched customer's recency moves on"
     assert summary["C2"].age_band == "65+", "birth year from the transactions, kept"
+    assert (summary["card:tok-8"].state, summary["card:tok-8"].age_band) == (None, "25-34")
+    assert (summary["card:tok-7"].state, summary["card:tok-7"].age_band,
+            summary["card:tok-7"].top_category) == ("UT", "45-54", "grocery_pos")
+    before = {r.customer_key: r for r in current[CUSTOMER_SUMMARY].collect()}
+    assert (before["card:tok-7"].state, before["card:tok-7"].age_band,
+            before["card:tok-7"].top_category) == ("ID", "under_18", "travel")
     loans_after = {r.loan_id: r.card_txn_count for r in rebuilt[LOAN_DEFAULT_FEATURES].collect()}
     assert loans_after["L1"] == 4, "both of C1's cards, up to 2024-02-10"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import great_expectations.expectations as gxe
 import pytest
 from pyspark.sql import functions as F
 
@@ -24,6 +26,7 @@ from lakehouse.gold.rewards import load_rules
 from lakehouse.io.lake import Lake
 from lakehouse.pii.card import luhn_check_digit
 from lakehouse.pii.columns import with_card_number_flag
+from lakehouse.quality import gates as gates_module
 from lakehouse.quality.gates import DQ_RESULTS_SCHEMA, QualityGates, results_frame
 from lakehouse.reference import load_reference_values
 from lakehouse.silver import ENTITIES
@@ -81,7 +84,27 @@ def test_a_clean_batch_passes_and_results_are_recorded(spark, gates):
     frame = results_frame(spark, "r1", [gate])
     assert frame.schema == DQ_RESULTS_SCHEMA
     assert frame.count() == len(expectations)
-    assert Path(gates.docs_index()).exists()
+    assert Path(gates.render_docs()).exists()
+
+
+def test_data_docs_render_once_per_step_and_the_index_links_the_latest_results(
+        spark, tmp_path, monkeypatch):
+    monkeypatch.setattr(gates_module, "INDEX_LIMIT", 2)
+    gates = QualityGates(Lake.at(tmp_path / "lake"))
+    frame = spark.createDataFrame([(1,), (2,)], "n int")
+    pages = tmp_path / "lake" / "_quality" / "gx" / "uncommitted" / "data_docs" / "local_site"
+    for run in ("run-a", "run-b", "run-c"):
+        for table in ("t.first", "t.second"):
+            expectations = [gxe.ExpectColumnValuesToNotBeNull(column="n")]
+            assert gates.validate(table, frame, expectations, run).success
+        if run == "run-a":
+            assert not (pages / "validations").exists(), "rendered by render_docs, not a gate"
+        index = Path(gates.render_docs())
+        assert len(list((pages / "validations").rglob("*.html"))) == \
+            2 * ("run-a", "run-b", "run-c").index(run) + 2
+    # every result is rendered; the index links only the latest two (run-c's)
+    linked = re.findall(r"validations/t/(first|second)/([^/]+)/", index.read_text())
+    assert set(linked) == {("first", "run-c"), ("second", "run-c")}
 
 
 @pytest.mark.parametrize(("name", "rows", "expected"), [
