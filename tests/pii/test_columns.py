@@ -14,6 +14,7 @@ from pyspark.sql import types as T
 
 from lakehouse.pii.card import is_luhn_valid, is_valid_pan, luhn_check_digit
 from lakehouse.pii.columns import (
+    CARD_NUMBER_FOUND,
     contains_pan,
     digits_only,
     keyed_token,
@@ -22,6 +23,7 @@ from lakehouse.pii.columns import (
     pan_hits,
     redact_digit_runs,
     valid_pan,
+    with_card_number_flag,
 )
 
 KEY = b"k" * 32
@@ -188,3 +190,19 @@ def test_pan_hits_of_a_clean_frame_is_empty(spark):
 def test_pan_hits_finds_a_pan_in_a_double_column(spark):
     df = spark.createDataFrame([(float(AMEX),), (1.5,)], "value double")
     assert pan_hits(df) == {"value": 1}
+
+
+def test_card_number_flag_is_right_for_each_frame_of_a_schema_and_each_skip(spark):
+    """The scan's expression is built once per schema and reused: every frame still gets its
+    own rows' flags, and other skipped columns or types get their own expression."""
+    schema = "id string, note string, amount long"
+    clean = spark.createDataFrame([("a", "lunch", 5)], schema)
+    dirty = spark.createDataFrame([("b", f"card {PAN}", 5), ("c", "ok", int(AMEX))], schema)
+    flags = [[r[CARD_NUMBER_FOUND] for r in with_card_number_flag(df).orderBy("id").collect()]
+             for df in (clean, dirty, clean)]
+    assert flags == [[False], [True, True], [False]]
+    skipped = with_card_number_flag(dirty, skip=["note"]).orderBy("id").collect()
+    assert [r[CARD_NUMBER_FOUND] for r in skipped] == [False, True]
+    as_text = dirty.withColumn("amount", F.col("amount").cast("int"))  # ints cannot hold one
+    assert [r[CARD_NUMBER_FOUND] for r in with_card_number_flag(as_text).orderBy("id")
+            .collect()] == [True, False]
