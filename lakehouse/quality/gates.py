@@ -179,7 +179,7 @@ class QualityGates:
 
     def validate(self, table: str, df: DataFrame, expectations: list[Expectation],
                  run_id: str) -> GateResult:
-        """Run one suite over ``df``; Data Docs are updated with the result."""
+        """Run one suite over ``df``; ``render_docs`` puts the result into Data Docs."""
         import great_expectations as gx
         from great_expectations.data_context.types.resource_identifiers import (
             ExpectationSuiteIdentifier,
