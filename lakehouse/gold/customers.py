@@ -239,20 +239,24 @@ def update_customer_summary(current: DataFrame, new_transactions: DataFrame,
         F.sum(F.when(F.col("is_fraud"), F.col("amount")).otherwise(0)).alias("_fraud_amount"),
         F.sum("reward_points").alias("_reward_points"))
     before = current.join(F.broadcast(touched), "customer_key", "left_semi")
-    master = customers.select(F.col("customer_id").alias("customer_key"),
-                              F.col("birth_year").alias("_master_birth_year"),
-                              F.col("state").alias("_master_state"))
+    master = (customers.join(F.broadcast(touched.withColumnRenamed("customer_key",
+                                                                  "customer_id")),
+                             "customer_id", "left_semi")
+              .select(F.col("customer_id").alias("customer_key"),
+                      F.col("birth_year").alias("_master_birth_year"),
+                      F.col("state").alias("_master_state")))
     old = {c: F.col(f"_old_{c}") for c in current.columns if c != "customer_key"}
     zero = F.lit(0)
     txn_count = F.coalesce(old["txn_count"], zero) + F.col("_txn_count")
     total_spend = F.coalesce(old["total_spend"], zero) + F.col("_spend")
-    joined = (batch
-              .join(before.select("customer_key", *(F.col(c).alias(f"_old_{c}")
-                                                    for c in old)), "customer_key", "left")
-              .join(_first_seen(new, transactions), "customer_key", "left")
-              .join(_top_category_after(current_monthly, new, touched), "customer_key", "left")
-              .join(_latest_profile(new, transactions, before), "customer_key", "left")
-              .join(master, "customer_key", "left"))
+    # Every frame joined to the batch has a row per customer with new rows at most (a day's
+    # batch is small): broadcast, so that the batch is not shuffled once per lookup.
+    lookups = [before.select("customer_key", *(F.col(c).alias(f"_old_{c}") for c in old)),
+               _first_seen(new, transactions), _top_category_after(current_monthly, new, touched),
+               _latest_profile(new, transactions, before), master]
+    joined = batch
+    for lookup in lookups:
+        joined = joined.join(F.broadcast(lookup), "customer_key", "left")
     updated = joined.select(
         "customer_key",
         F.coalesce(old["customer_id"], F.col("_new_customer_id")).alias("customer_id"),
@@ -300,21 +304,28 @@ def _spark_avg(total: Column, count: Column) -> Column:
 _DISTINCT = {"card_token": "_new_cards", "trans_date": "_new_days", "merchant": "_new_merchants"}
 
 
+def _pairs(df: DataFrame) -> DataFrame:
+    """(customer_key, column, value) for each of a row's ``_DISTINCT`` values (nulls left
+    out): the three distinct counts looked up in one pass."""
+    values = F.array(*(F.struct(F.lit(c).alias("_column"), F.col(c).cast("string")
+                                .alias("_value")) for c in _DISTINCT))
+    return (df.select("customer_key", F.inline(values))
+            .where(F.col("_value").isNotNull()))
+
+
 def _first_seen(new: DataFrame, transactions: DataFrame) -> DataFrame:
     """Per customer with new rows: how many of the new rows' cards, days and merchants no
     earlier row of theirs has. A pair is new when all of its rows in the snapshot are new."""
-    counts = None
-    for column, name in _DISTINCT.items():
-        pair = ["customer_key", column]
-        in_new = (new.where(F.col(column).isNotNull()).groupBy(*pair)
-                  .agg(F.count("*").alias("_in_new")))
-        in_all = (transactions.join(F.broadcast(in_new.select(*pair)), pair, "left_semi")
-                  .groupBy(*pair).agg(F.count("*").alias("_in_all")))
-        firsts = (in_new.join(in_all, pair).where(F.col("_in_new") == F.col("_in_all"))
-                  .groupBy("customer_key").agg(F.count("*").alias(name)))
-        counts = firsts if counts is None else counts.join(firsts, "customer_key", "full")
-    assert counts is not None
-    return counts
+    pair = ["customer_key", "_column", "_value"]
+    in_new = _pairs(new).groupBy(*pair).agg(F.count("*").alias("_in_new"))
+    in_all = (_pairs(transactions.join(F.broadcast(new.select("customer_key").distinct()),
+                                       "customer_key", "left_semi"))
+              .join(F.broadcast(in_new.select(*pair)), pair, "left_semi")
+              .groupBy(*pair).agg(F.count("*").alias("_in_all")))
+    return (in_all.join(F.broadcast(in_new), pair).where(F.col("_in_new") == F.col("_in_all"))
+            .groupBy("customer_key")
+            .agg(*(F.count_if(F.col("_column") == column).alias(name)
+                   for column, name in _DISTINCT.items())))
 
 
 def _top_category_after(current_monthly: DataFrame, new: DataFrame,
