@@ -18,8 +18,11 @@ from lakehouse.gold.build import (
     FRAUD_DAILY,
     LOAN_DEFAULT_FEATURES,
 )
+from lakehouse.gold.customers import MONTHLY_KEYS
+from lakehouse.gold.fraud import FRAUD_KEYS
 from lakehouse.io.lake import TableId
 from lakehouse.pii.columns import CARD_NUMBER_FOUND, with_card_number_flag
+from lakehouse.quality.keys import keys_unique, with_gate_key
 
 
 def silver_per_customer(transactions: DataFrame) -> DataFrame:
@@ -86,15 +89,21 @@ def gold_gates(gold: dict[TableId, DataFrame], per_customer: DataFrame,
                            F.coalesce("silver_total_spend", F.lit(0)).cast("decimal(18,2)"))
                .withColumn("spend_cents", _cents("total_spend"))
                .transform(with_card_number_flag))
+    # the compound keys as one value, added after the card-number scan (which has their
+    # columns to scan)
     monthly = (gold[CUSTOMER_MONTHLY_SPEND].withColumn("spend_cents", _cents("spend"))
-               .transform(with_card_number_flag))
+               .transform(with_card_number_flag).transform(with_gate_key, MONTHLY_KEYS))
     fraud = (gold[FRAUD_DAILY].withColumn("amount_cents", _cents("amount"))
-             .transform(with_card_number_flag))
+             .transform(with_card_number_flag).transform(with_gate_key, FRAUD_KEYS))
     loans = gold[LOAN_DEFAULT_FEATURES].transform(with_card_number_flag)
+    # the frames are staged: counting their rows is a quick job each
+    rows = {table: frame.count() for table, frame in
+            ((CUSTOMER_SUMMARY, summary), (CUSTOMER_MONTHLY_SPEND, monthly),
+             (FRAUD_DAILY, fraud), (LOAN_DEFAULT_FEATURES, loans))}
     return {
         CUSTOMER_SUMMARY: (summary, [
             gxe.ExpectColumnValuesToNotBeNull(column="customer_key"),
-            gxe.ExpectColumnValuesToBeUnique(column="customer_key"),
+            keys_unique(["customer_key"], rows[CUSTOMER_SUMMARY]),
             gxe.ExpectTableRowCountToEqual(value=totals.customers),
             *_non_negative("txn_count", "total_spend", "fraud_count", "fraud_amount",
                            "reward_points", "loan_count", "loans_outstanding"),
@@ -106,21 +115,20 @@ def gold_gates(gold: dict[TableId, DataFrame], per_customer: DataFrame,
             _sum_equals("spend_cents", totals.spend_cents),
             _no_card_numbers()]),
         CUSTOMER_MONTHLY_SPEND: (monthly, [
-            gxe.ExpectCompoundColumnsToBeUnique(column_list=["customer_key", "month",
-                                                             "category"]),
+            keys_unique(MONTHLY_KEYS, rows[CUSTOMER_MONTHLY_SPEND]),
             *_non_negative("txn_count", "spend", "reward_points"),
             _sum_equals("txn_count", totals.transactions),
             _sum_equals("spend_cents", totals.spend_cents),
             _no_card_numbers()]),
         FRAUD_DAILY: (fraud, [
-            gxe.ExpectCompoundColumnsToBeUnique(column_list=["trans_date", "category", "state"]),
+            keys_unique(FRAUD_KEYS, rows[FRAUD_DAILY]),
             gxe.ExpectColumnValuesToBeBetween(column="fraud_rate", min_value=0, max_value=1),
             *_non_negative("txn_count", "fraud_count", "amount", "fraud_amount"),
             _sum_equals("txn_count", totals.transactions),
             _sum_equals("amount_cents", totals.spend_cents),
             _no_card_numbers()]),
         LOAN_DEFAULT_FEATURES: (loans, [
-            gxe.ExpectColumnValuesToBeUnique(column="loan_id"),
+            keys_unique(["loan_id"], rows[LOAN_DEFAULT_FEATURES]),
             gxe.ExpectTableRowCountToEqual(value=totals.loans),
             gxe.ExpectColumnValuesToNotBeNull(column="defaulted"),
             *_non_negative("principal", "card_txn_count", "card_spend"),

@@ -42,6 +42,7 @@ from lakehouse.pii.keys import resolve_token_key
 from lakehouse.pipeline.faults import fault_point
 from lakehouse.pipeline.run import Progress, RunReport, StepTimer, lake_lock, new_run_id
 from lakehouse.quality.gates import DQ_RESULTS, GateResult, QualityGates, results_frame
+from lakehouse.quality.keys import with_gate_key
 from lakehouse.reference import load_reference_values
 from lakehouse.runtime.spark import get_spark
 from lakehouse.silver import ENTITIES, Entity, scd2
@@ -339,9 +340,10 @@ class BronzeToSilver:
                        for o in (CLEAN, QUARANTINED, DUPLICATE)}
         item.prepare_seconds = time.perf_counter() - started
         expectations = silver_expectations(entity, item.sources, self.settings.quality,
-                                           self.references)
-        item.gate = self.gates.validate(str(entity.table), item.classified, expectations,
-                                        self.run_id)
+                                           self.references, item.totals[CLEAN])
+        item.gate = self.gates.validate(str(entity.table),
+                                        with_gate_key(item.classified, entity.key),
+                                        expectations, self.run_id)
         item.steps.append(StepTimer(self.run_id, f"gate.silver.{entity.name}",
                                     str(entity.table)).finish(
             outcome="passed" if item.gate.success else "failed",

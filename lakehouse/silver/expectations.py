@@ -13,6 +13,7 @@ from typing import Any
 
 from lakehouse.config import QualitySettings, SourceConfig
 from lakehouse.pii.columns import CARD_NUMBER_FOUND
+from lakehouse.quality.keys import keys_unique
 from lakehouse.silver.batch import CLEAN, DUPLICATE, OUTCOME
 from lakehouse.silver.entity import Entity
 from lakehouse.silver.fields import output_columns
@@ -31,8 +32,10 @@ def _where(**equals: str) -> dict[str, Any]:
 
 def silver_expectations(entity: Entity, sources: Sequence[SourceConfig],
                         quality: QualitySettings,
-                        references: Mapping[str, frozenset[str]]) -> list[Any]:
-    """Expectations over an entity's classified batch (all rows, with ``outcome``)."""
+                        references: Mapping[str, frozenset[str]], published: int) -> list[Any]:
+    """Expectations over an entity's classified batch (all rows, with ``outcome``), with
+    ``lakehouse.quality.keys.with_gate_key`` of the entity's key. ``published``: how many of
+    its rows are clean (about to be published)."""
     import great_expectations.expectations as gxe
 
     checks: list[Any] = []
@@ -57,12 +60,7 @@ def silver_expectations(entity: Entity, sources: Sequence[SourceConfig],
             if accepted:
                 checks.append(gxe.ExpectColumnValuesToBeInSet(
                     column=column, value_set=sorted(accepted), **clean))
-    published = _where(**{OUTCOME: CLEAN})
-    if len(entity.key) == 1:
-        checks.append(gxe.ExpectColumnValuesToBeUnique(column=entity.key[0], **published))
-    else:
-        checks.append(gxe.ExpectCompoundColumnsToBeUnique(column_list=list(entity.key),
-                                                          **published))
+    checks.append(keys_unique(entity.key, published, **_where(**{OUTCOME: CLEAN})))
     checks.append(gxe.ExpectColumnValuesToBeInSet(
         column=CARD_NUMBER_FOUND, value_set=[False],
         description="no card number in any column of Silver or quarantine rows"))

@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 
 from lakehouse.config import load_settings
 from lakehouse.gold.build import (
+    CUSTOMER_MONTHLY_SPEND,
     CUSTOMER_SUMMARY,
     FRAUD_DAILY,
     SilverSnapshot,
@@ -28,6 +29,7 @@ from lakehouse.pii.card import luhn_check_digit
 from lakehouse.pii.columns import with_card_number_flag
 from lakehouse.quality import gates as gates_module
 from lakehouse.quality.gates import DQ_RESULTS_SCHEMA, QualityGates, results_frame
+from lakehouse.quality.keys import GATE_KEY, keys_unique, with_gate_key
 from lakehouse.reference import load_reference_values
 from lakehouse.silver import ENTITIES
 from lakehouse.silver.expectations import silver_expectations
@@ -69,15 +71,22 @@ def classified(spark, rows):
     return spark.createDataFrame(data, schema).transform(with_card_number_flag)
 
 
+def published(rows) -> int:
+    """How many rows the batch would publish (the pipeline counts them before its gate)."""
+    return sum(r["outcome"] == "clean" for r in rows)
+
+
 def failed(gate) -> set[tuple[str, str | None]]:
     return {(f.expectation, f.column) for f in gate.failures}
 
 
 GOOD = [classified_row(i) for i in range(20)]
+UNIQUE = "expect_column_unique_value_count_to_be_between"
 
 
 def test_a_clean_batch_passes_and_results_are_recorded(spark, gates):
-    expectations = silver_expectations(ENTITY, [SOURCE], SETTINGS.quality, REFERENCES)
+    expectations = silver_expectations(ENTITY, [SOURCE], SETTINGS.quality, REFERENCES,
+                                       published(GOOD))
     gate = gates.validate("silver.transactions", classified(spark, GOOD), expectations, "r1")
     assert gate.success, [f.describe() for f in gate.failures]
     assert len(gate.results) == len(expectations) >= 15
@@ -112,7 +121,12 @@ def test_data_docs_render_once_per_step_and_the_index_links_the_latest_results(
                   for i in range(15, 20)],
      ("expect_column_values_to_be_in_set", "outcome")),
     ("key not unique", GOOD[:19] + [classified_row(0)],
-     ("expect_column_values_to_be_unique", "trans_id")),
+     (UNIQUE, "trans_id")),
+    # a duplicate that is not published (skipped as a duplicate) is no failure, a published
+    # one is
+    ("key published twice", GOOD[:18] + [classified_row(0, outcome="duplicate"),
+                                         classified_row(1)],
+     (UNIQUE, "trans_id")),
     ("required field null", GOOD[:19] + [classified_row(19, amount=None)],
      ("expect_column_values_to_not_be_null", "amount")),
     ("value out of range", GOOD[:19] + [classified_row(19, lat=95.0)],
@@ -123,7 +137,8 @@ def test_data_docs_render_once_per_step_and_the_index_links_the_latest_results(
      ("expect_column_values_to_be_in_set", "card_number_found")),
 ])
 def test_each_silver_expectation_fails_on_its_defect(spark, gates, name, rows, expected):
-    expectations = silver_expectations(ENTITY, [SOURCE], SETTINGS.quality, REFERENCES)
+    expectations = silver_expectations(ENTITY, [SOURCE], SETTINGS.quality, REFERENCES,
+                                       published(rows))
     gate = gates.validate("silver.transactions", classified(spark, rows), expectations, "r2")
     assert failed(gate) == {expected}, name
     assert PAN not in " ".join(f.describe() for f in gate.failures)
@@ -159,7 +174,7 @@ def test_gold_built_from_silver_passes(gates, gold_inputs):
 
 @pytest.mark.parametrize(("table", "breakage", "expected"), [
     (CUSTOMER_SUMMARY, lambda df: df.unionByName(df.limit(1)),
-     {("expect_column_values_to_be_unique", "customer_key"),
+     {(UNIQUE, "customer_key"),
       ("expect_table_row_count_to_equal", None),
       ("expect_column_sum_to_be_between", "txn_count"),
       ("expect_column_sum_to_be_between", "spend_cents")}),
@@ -168,6 +183,15 @@ def test_gold_built_from_silver_passes(gates, gold_inputs):
       ("expect_column_sum_to_be_between", "spend_cents")}),
     (CUSTOMER_SUMMARY, lambda df: df.withColumn("reward_points", F.lit(-1).cast("long")),
      {("expect_column_values_to_be_between", "reward_points")}),
+    # a compound key, checked as one value
+    (CUSTOMER_MONTHLY_SPEND, lambda df: df.unionByName(df.limit(1)),
+     {(UNIQUE, GATE_KEY),
+      ("expect_column_sum_to_be_between", "txn_count"),
+      ("expect_column_sum_to_be_between", "spend_cents")}),
+    (FRAUD_DAILY, lambda df: df.unionByName(df.limit(1)),
+     {(UNIQUE, GATE_KEY),
+      ("expect_column_sum_to_be_between", "txn_count"),
+      ("expect_column_sum_to_be_between", "amount_cents")}),
     (FRAUD_DAILY, lambda df: df.withColumn("fraud_rate", F.lit(1.5)),
      {("expect_column_values_to_be_between", "fraud_rate")}),
     (FRAUD_DAILY, lambda df: df.withColumn("state", F.lit(PAN)),
@@ -197,3 +221,29 @@ assert "great_expectations.expectations" in sys.modules
 def test_preload_imports_great_expectations_once_in_the_background():
     """A run that will gate starts the (slow, pure Python) import while Spark works."""
     subprocess.run([sys.executable, "-c", PRELOAD], check=True, timeout=360)
+
+
+def test_a_compound_key_is_unique_when_no_two_rows_share_all_of_its_columns(spark, gates):
+    """Each pair of rows differs in one column only (a null included); the gate key tells them
+    apart, whatever characters the values hold, and the expectation fails once two rows share
+    the whole key. No rows: nothing to fail."""
+    rows = [("a", "b", 1), ("a", "c", 1), ("a", None, 1), (None, "a", 1), ("a\u0001b", None, 1),
+            ("a,b", "c", 1), ("a", "b,c", 1), ('"a"', "b", 1), ("a", '"b"', 1)]
+    frame = spark.createDataFrame(rows, "x string, y string, n int")
+    key = ["x", "y"]
+    keyed = with_gate_key(frame, key)
+    assert keyed.select(GATE_KEY).distinct().count() == len(rows)
+    assert gates.validate("t.keys", keyed, [keys_unique(key, len(rows))], "k1").success
+    doubled = with_gate_key(frame.unionByName(frame.limit(1)), key)
+    gate = gates.validate("t.keys", doubled, [keys_unique(key, len(rows) + 1)], "k2")
+    assert failed(gate) == {(UNIQUE, GATE_KEY)}
+    empty = with_gate_key(frame.limit(0), key)
+    assert gates.validate("t.keys", empty, [keys_unique(key, 0)], "k3").success
+    # a single-column key is checked as itself, with no column added; a null is no key
+    assert with_gate_key(frame, ["x"]).columns == frame.columns
+    distinct_x = [("a",), ("b",), (None,)]
+    single = spark.createDataFrame(distinct_x, "x string")
+    gate = gates.validate("t.keys", single, [keys_unique(["x"], 3)], "k4")
+    assert failed(gate) == {(UNIQUE, "x")}
+    assert gates.validate("t.keys", single.where("x IS NOT NULL"), [keys_unique(["x"], 2)],
+                          "k5").success
