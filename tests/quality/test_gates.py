@@ -247,3 +247,27 @@ def test_a_compound_key_is_unique_when_no_two_rows_share_all_of_its_columns(spar
     assert failed(gate) == {(UNIQUE, "x")}
     assert gates.validate("t.keys", single.where("x IS NOT NULL"), [keys_unique(["x"], 2)],
                           "k5").success
+
+
+def test_gates_do_not_cache_the_batch_in_memory(spark, tmp_path):
+    """Batches are staged Parquet: Great Expectations reads them again per metric instead of
+    caching every column (its default), also in a lake whose datasource was created with it."""
+    import great_expectations as gx
+
+    frame = spark.createDataFrame([(1,), (2,)], "n int")
+    expectations = [gxe.ExpectColumnValuesToNotBeNull(column="n")]
+    fresh = QualityGates(Lake.at(tmp_path / "fresh"))
+    assert fresh.validate("t.n", frame, expectations, "p1").success
+    assert not frame.is_cached
+
+    older = tmp_path / "older"
+    context = gx.get_context(mode="file", project_root_dir=older / "_quality")
+    context.data_sources.add_spark("lakehouse")
+    assert context.data_sources.get("lakehouse").persist  # what an older lake holds
+    gates = QualityGates(Lake.at(older))
+    other = spark.createDataFrame([(3,)], "n int")
+    assert gates.validate("t.n", other, [gxe.ExpectColumnValuesToNotBeNull(column="n")],
+                          "p2").success
+    assert not other.is_cached
+    reopened = gx.get_context(mode="file", project_root_dir=older / "_quality")
+    assert reopened.data_sources.get("lakehouse").persist is False
