@@ -252,7 +252,8 @@ def update_customer_summary(current: DataFrame, new_transactions: DataFrame,
     # Every frame joined to the batch has a row per customer with new rows at most (a day's
     # batch is small): broadcast, so that the batch is not shuffled once per lookup.
     lookups = [before.select("customer_key", *(F.col(c).alias(f"_old_{c}") for c in old)),
-               _first_seen(new, transactions), _top_category_after(current_monthly, new, touched),
+               _first_seen(new, transactions, touched),
+               _top_category_after(current_monthly, new, touched),
                _latest_profile(new, transactions, before), master]
     joined = batch
     for lookup in lookups:
@@ -313,16 +314,16 @@ def _pairs(df: DataFrame) -> DataFrame:
             .where(F.col("_value").isNotNull()))
 
 
-def _first_seen(new: DataFrame, transactions: DataFrame) -> DataFrame:
-    """Per customer with new rows: how many of the new rows' cards, days and merchants no
-    earlier row of theirs has. A pair is new when all of its rows in the snapshot are new."""
+def _first_seen(new: DataFrame, transactions: DataFrame, touched: DataFrame) -> DataFrame:
+    """Per customer with new rows (``touched``): how many of the new rows' cards, days and
+    merchants no earlier row of theirs has. A pair is new when all of its rows in the snapshot
+    are new."""
     pair = ["customer_key", "_column", "_value"]
     in_new = _pairs(new).groupBy(*pair).agg(F.count("*").alias("_in_new"))
-    in_all = (_pairs(transactions.join(F.broadcast(new.select("customer_key").distinct()),
-                                       "customer_key", "left_semi"))
-              .join(F.broadcast(in_new.select(*pair)), pair, "left_semi")
-              .groupBy(*pair).agg(F.count("*").alias("_in_all")))
-    return (in_all.join(F.broadcast(in_new), pair).where(F.col("_in_new") == F.col("_in_all"))
+    in_all = (_pairs(transactions.join(F.broadcast(touched), "customer_key", "left_semi"))
+              .join(F.broadcast(in_new), pair)
+              .groupBy(*pair, "_in_new").agg(F.count("*").alias("_in_all")))
+    return (in_all.where(F.col("_in_new") == F.col("_in_all"))
             .groupBy("customer_key")
             .agg(*(F.count_if(F.col("_column") == column).alias(name)
                    for column, name in _DISTINCT.items())))
