@@ -5,12 +5,17 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from benchmarks.memory import TICKS
+
 REPO = Path(__file__).resolve().parents[1]
+# a run is flagged when other work took at least this share of the machine's CPU meanwhile
+BUSY_SHARE = 0.10
 
 
 def _read(path: str) -> str:
@@ -61,6 +66,62 @@ def _commit() -> str | None:
     except OSError:
         return None
     return done.stdout.strip() or None
+
+
+def cpu_busy_seconds() -> float | None:
+    """CPU time all cores have spent on work since boot, in seconds: user, nice, system, irq,
+    softirq and steal from /proc/stat (idle and iowait left out); None off Linux."""
+    try:
+        with open("/proc/stat", encoding="ascii") as handle:
+            fields = handle.readline().split()
+    except OSError:
+        return None
+    if not fields or fields[0] != "cpu" or len(fields) < 9:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[1:9])
+    return (user + nice + system + irq + softirq + steal) / TICKS
+
+
+def own_cpu_seconds() -> float:
+    """CPU time this process (every thread of it) has used: user + system."""
+    times = os.times()
+    return times.user + times.system
+
+
+@dataclass
+class OtherWork:
+    """CPU time the machine spent on other work while the harness timed its runs: the
+    machine's busy time (``cpu_busy_seconds``) during each run, less the CPU time of the run's
+    process tree (as its sampler saw it) and of the harness itself. Unlike the load average,
+    which only tells the last minute at one moment, this covers the whole of every timed run
+    and leaves the benchmark's own processes out."""
+
+    timed_s: float = 0.0  # wall-clock time of the timed runs
+    capacity_s: float = 0.0  # the CPU time the machine had meanwhile (timed_s x cores)
+    busy_s: float = 0.0  # the CPU time the machine spent on work meanwhile
+    ours_s: float = 0.0  # of which the runs' trees and the harness
+    measured: bool = True
+
+    def add(self, seconds: float, busy: float | None, ours: float) -> None:
+        """One run: ``busy`` the machine's busy CPU time during it (None when unknown),
+        ``ours`` the harness's and the run's tree's."""
+        if busy is None:
+            self.measured = False
+            return
+        self.timed_s += seconds
+        self.capacity_s += seconds * (os.cpu_count() or 1)
+        self.busy_s += busy
+        self.ours_s += ours
+
+    def as_dict(self) -> dict[str, float] | None:
+        if not self.measured or self.capacity_s <= 0:
+            return None
+        # ours errs low (a process's last moments are not seen), so other errs high, and is
+        # never below nothing
+        other = max(self.busy_s - self.ours_s, 0.0)
+        return {"timed_s": round(self.timed_s, 1), "cpu_capacity_s": round(self.capacity_s, 1),
+                "busy_cpu_s": round(self.busy_s, 1), "own_cpu_s": round(self.ours_s, 1),
+                "other_cpu_s": round(other, 1), "other_share": round(other / self.capacity_s, 4)}
 
 
 def load_average() -> str | None:

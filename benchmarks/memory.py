@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100  # /proc's unit of CPU time
 KINDS = ("driver", "jvm", "workers")
 
 
@@ -37,13 +38,14 @@ class Sample:
         return self.driver + self.jvm + self.workers
 
 
-def _ppids() -> dict[int, int]:
-    """Every process's parent, from /proc/<pid>/stat."""
-    parents: dict[int, int] = {}
+def proc_stats() -> dict[int, tuple[int, float]]:
+    """Every process's parent and the CPU time it has used so far (user + system, seconds),
+    from /proc/<pid>/stat."""
+    stats: dict[int, tuple[int, float]] = {}
     try:
         entries = list(os.scandir("/proc"))
     except OSError:
-        return parents
+        return stats
     for entry in entries:
         if not entry.name.isdigit():
             continue
@@ -52,11 +54,17 @@ def _ppids() -> dict[int, int]:
                 text = handle.read()
         except OSError:
             continue  # exited meanwhile
-        # the command name may hold spaces and parentheses: fields follow the last ')'
+        # the command name may hold spaces and parentheses: fields follow the last ')';
+        # after it come state, ppid, ... and utime, stime as the 12th and 13th
         rest = text[text.rfind(b")") + 2:].split()
-        if len(rest) > 1:
-            parents[int(entry.name)] = int(rest[1])
-    return parents
+        if len(rest) > 12:
+            stats[int(entry.name)] = (int(rest[1]), (int(rest[11]) + int(rest[12])) / TICKS)
+    return stats
+
+
+def _ppids() -> dict[int, int]:
+    """Every process's parent."""
+    return {pid: ppid for pid, (ppid, _) in proc_stats().items()}
 
 
 def descendants(root: int, parents: dict[int, int] | None = None) -> list[int]:
@@ -102,12 +110,12 @@ def command_name(pid: int) -> str:
         return ""
 
 
-def read_tree(root: int) -> Sample:
+def read_tree(root: int, parents: dict[int, int] | None = None) -> Sample:
     """One sample of the tree under ``root``."""
     totals = dict.fromkeys(KINDS, 0)
     totals["driver"] = rss(root)
     proportional = pss(root)
-    below = descendants(root)
+    below = descendants(root, parents)
     for pid in below:
         kind = "jvm" if command_name(pid).startswith("java") else "workers"
         totals[kind] += rss(pid)
@@ -152,11 +160,14 @@ class Peaks:
 
 @dataclass
 class TreeSampler:
-    """Samples a process tree in a background thread until stopped."""
+    """Samples a process tree in a background thread until stopped: its memory
+    (``samples``), and the CPU time each of its processes had used when last seen (``cpu``;
+    a process's last interval before it exits is missed)."""
 
     root: int
     interval: float = 0.2
     samples: list[Sample] = field(default_factory=list)
+    cpu: dict[int, float] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -167,10 +178,20 @@ class TreeSampler:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            sample = read_tree(self.root)
+            stats = proc_stats()
+            parents = {pid: ppid for pid, (ppid, _) in stats.items()}
+            for pid in (self.root, *descendants(self.root, parents)):
+                if pid in stats:
+                    self.cpu[pid] = stats[pid][1]
+            sample = read_tree(self.root, parents)
             if sample.driver:  # the root has not exited yet
                 self.samples.append(sample)
             self._stop.wait(self.interval)
+
+    @property
+    def cpu_seconds(self) -> float:
+        """CPU time the tree used, as far as seen (user + system, every process)."""
+        return sum(self.cpu.values())
 
     def stop(self) -> list[Sample]:
         self._stop.set()

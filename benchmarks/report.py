@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks.machine import BUSY_SHARE
+
 MB = 1_000_000
 GB = 1_000_000_000
 
@@ -396,7 +398,12 @@ FIGURES: list[tuple[str, str, Callable[[Any], str]]] = [
 
 
 def _machine_lines(machine: Mapping[str, Any]) -> list[str]:
-    rows = [(k.replace("_", " "), v) for k, v in machine.items()]
+    rows = [(k.replace("_", " "), v) for k, v in machine.items() if k != "other_work"]
+    other = machine.get("other_work")
+    if other:
+        rows.append(("other work while the runs were timed",
+                     f"{other['other_share']:.1%} of the CPU ({other['other_cpu_s']:.0f} s of "
+                     f"{other['cpu_capacity_s']:.0f} s over {fmt_s(other['timed_s'])})"))
     return _table(("machine", ""), rows)
 
 
@@ -441,18 +448,16 @@ def _phase_rows(run: Mapping[str, Any]) -> list[tuple[Any, ...]]:
 
 
 def busy_note(machine: Mapping[str, Any]) -> str | None:
-    """A warning when other work kept the machine busy (1-minute load >= half the cores)."""
-    cores = machine.get("cores") or 1
-    loads = []
-    for key in ("load_average_at_start", "load_average_at_end"):
-        try:
-            loads.append(float(str(machine.get(key) or "").split()[0]))
-        except (ValueError, IndexError):
-            continue
-    if loads and max(loads) >= cores / 2:
-        return (f"**Note:** the machine was busy with other work (1-minute load average up to "
-                f"{max(loads):.1f} on {cores} cores): times are inflated, fixed costs most.")
-    return None
+    """A warning when other work took a share of the machine's CPU (``BUSY_SHARE`` or more)
+    while the harness timed its runs (``machine.OtherWork``)."""
+    other = machine.get("other_work") or {}
+    share = other.get("other_share")
+    if share is None or share < BUSY_SHARE:
+        return None
+    return (f"**Note:** other work took {share:.0%} of the machine's CPU while the runs were "
+            f"timed ({other['other_cpu_s']:.0f} s of {other['cpu_capacity_s']:.0f} s: "
+            f"the machine's busy time less the benchmark's own processes): times are "
+            f"inflated, fixed costs most.")
 
 
 def _gate_rows(run: Mapping[str, Any]) -> list[tuple[Any, ...]]:

@@ -157,17 +157,24 @@ def subprocess_env(*, token_key: bool = True) -> dict[str, str]:
     return env
 
 
+# the CPU time other work took while this harness timed its runs (for the report's note)
+OTHER_WORK = machine.OtherWork()
+DEFAULT_INTERVAL = 0.2
+
+
 def run_process(command: list[str], *, cwd: Path, env: dict[str, str], log_path: Path,
                 timeout: float, sample_interval: float | None = None
-                ) -> tuple[int | None, float, TreeSampler | None]:
+                ) -> tuple[int | None, float, TreeSampler]:
     """Run a command in its own process group; (exit code or None on timeout, seconds,
-    the memory sampler when ``sample_interval`` is given)."""
+    the sampler of its tree, every ``sample_interval`` seconds). What else the machine did
+    meanwhile is added to ``OTHER_WORK``."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w", encoding="utf-8") as log:
+        busy, own = machine.cpu_busy_seconds(), machine.own_cpu_seconds()
         clock = time.perf_counter()
         process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True)
-        sampler = TreeSampler(process.pid, sample_interval).start() if sample_interval else None
+        sampler = TreeSampler(process.pid, sample_interval or DEFAULT_INTERVAL).start()
         try:
             code: int | None = process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -175,12 +182,13 @@ def run_process(command: list[str], *, cwd: Path, env: dict[str, str], log_path:
             code = None
         except BaseException:  # interrupted: take the worker (and its JVM) down too
             _kill_group(process)
-            if sampler is not None:
-                sampler.stop()
+            sampler.stop()
             raise
         seconds = time.perf_counter() - clock
-        if sampler is not None:
-            sampler.stop()
+        sampler.stop()
+        busy_after = machine.cpu_busy_seconds()
+        OTHER_WORK.add(seconds, None if busy is None or busy_after is None else busy_after - busy,
+                       machine.own_cpu_seconds() - own + sampler.cpu_seconds)
     return code, round(seconds, 3), sampler
 
 
@@ -209,7 +217,7 @@ def run_worker(task: str, options: list[str], *, root: Path, name: str, timeout:
     result.update(process_s=seconds, exit_code=code, log=str(log_path))
     if code is None:
         result["error"] = f"timed out after {fmt_s(timeout)}"
-    if sampler is not None:
+    if sample_interval is not None:
         result["memory"] = sampler.peaks().as_dict()
         result["phase_memory"] = {p["name"]: sampler.peaks(p["start"], p["end"]).as_dict()
                                   for p in result.get("phases", [])}
@@ -357,7 +365,9 @@ def _terminate(signum: int, frame: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global OTHER_WORK
     args = build_parser().parse_args(argv)
+    OTHER_WORK = machine.OtherWork()
     signal.signal(signal.SIGTERM, _terminate)
     log = Log()
     started = datetime.now(UTC)
@@ -410,6 +420,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"(exit code {raw['demo']['exit_code']})")
     finally:
         raw["machine"]["load_average_at_end"] = machine.load_average()
+        raw["machine"]["other_work"] = OTHER_WORK.as_dict()
         raw["harness"]["finished_at"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         raw["harness"]["duration_s"] = round(time.perf_counter() - clock, 1)
         raw["harness"]["workdir"] = str(workdir)

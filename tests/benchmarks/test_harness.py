@@ -5,6 +5,7 @@ reading and the memory sampler."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import lakeinfo, memory, queries, report, run
+from benchmarks import lakeinfo, machine, memory, queries, report, run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -76,7 +77,9 @@ def _raw() -> dict:
                     "started_at": "2024-01-01 00:00:00 UTC", "duration_s": 1800.0},
         "machine": {"cores": 2, "ram_gb": 25.3, "python": "3.11.7", "spark": "3.5.7",
                     "load_average_at_start": "0.20 0.30 0.30",
-                    "load_average_at_end": "1.50 0.50 0.40"},
+                    "load_average_at_end": "1.50 0.50 0.40",
+                    "other_work": {"timed_s": 400.0, "cpu_capacity_s": 800.0,
+                                   "other_cpu_s": 120.0, "other_share": 0.15}},
         "sizes": [
             # 1M: B->S 100 s vs 60 s plain (0.6x), S->G 30 s vs 25 s (1.2x), incremental 20/130
             _size("1M", 1_000_000, 100.0, 30.0, 60.0, 25.0, 20.0, 300_000_000),
@@ -151,9 +154,13 @@ def test_results_files_hold_every_figure(tmp_path):
     for target in rep["targets"]:
         assert f"| {target['item']} |" in text
         assert f"| {target['status']} |" in text
-    assert "the machine was busy" in text and "up to 1.5 on 2 cores" in text
-    rep["machine"]["load_average_at_end"] = "0.9 0.5 0.4"
-    assert "the machine was busy" not in report.render_markdown(rep)
+    assert "other work took 15% of the machine's CPU" in text and "120 s of 800 s" in text
+    assert "| other work while the runs were timed | 15.0% of the CPU (120 s of 800 s" in text
+    rep["machine"]["other_work"] = {"timed_s": 400.0, "cpu_capacity_s": 800.0,
+                                    "other_cpu_s": 60.0, "other_share": 0.075}
+    assert "other work took" not in report.render_markdown(rep)  # under 10%: no note
+    rep["machine"]["other_work"] = None  # not measured (not Linux)
+    assert "other work" not in report.render_markdown(rep)
     for needle in ("0.60x", "1.67x", "4.83x", "2.72 GB RSS (PSS 1.36 GB)", "| 2.1 s |",
                    "query failed: boom", "| ram gb | 25.3 |", "95.0 s", "gate.silver.transactions",
                    "(bronze_to_silver: outside the logged steps)", "| MERGE |"):
@@ -246,3 +253,55 @@ def test_memory_sampler_sees_the_driver_and_its_children():
     assert peaks.total >= max(peaks.driver, peaks.workers)
     assert 0 < peaks.pss <= peaks.total + 10_000_000 and peaks.processes >= 2
     assert sampler.peaks(start=time.time() + 60).samples == 0
+
+
+_BURN = "import time\nwhile time.process_time() < {seconds}: pass"
+
+
+@pytest.mark.skipif(machine.cpu_busy_seconds() is None, reason="reads /proc/stat (Linux)")
+def test_cpu_of_the_timed_tree_is_not_other_work(tmp_path, monkeypatch):
+    """A run's own CPU (a child burning 1 s) is the tree's, not other work; a process outside
+    the tree burning CPU meanwhile is other work (whatever else the machine does meanwhile
+    only adds to other work)."""
+    monkeypatch.setattr(run, "OTHER_WORK", machine.OtherWork())
+    parent = (f"import subprocess, sys; subprocess.run([sys.executable, '-c', "
+              f"{_BURN.format(seconds=1.0)!r}])")
+    code, seconds, sampler = run.run_process([sys.executable, "-c", parent], cwd=tmp_path,
+                                             env=run.subprocess_env(),
+                                             log_path=tmp_path / "own.log", timeout=60,
+                                             sample_interval=0.05)
+    assert code == 0
+    assert sampler.cpu_seconds >= 0.9  # the child's second, seen before it exited
+    own = run.OTHER_WORK.as_dict()
+    assert own is not None and own["timed_s"] == pytest.approx(seconds, abs=0.1)
+    assert own["own_cpu_s"] >= 0.9, own
+    assert own["other_cpu_s"] == pytest.approx(max(own["busy_cpu_s"] - own["own_cpu_s"], 0),
+                                               abs=0.11), own
+
+    monkeypatch.setattr(run, "OTHER_WORK", machine.OtherWork())
+    outside = subprocess.Popen([sys.executable, "-c", _BURN.format(seconds=1.5)])
+    try:
+        code, _, _ = run.run_process([sys.executable, "-c", "import time; time.sleep(2)"],
+                                     cwd=tmp_path, env=run.subprocess_env(),
+                                     log_path=tmp_path / "sleep.log", timeout=60)
+    finally:
+        outside.wait(timeout=60)
+    assert code == 0
+    other = run.OTHER_WORK.as_dict()
+    assert other is not None and other["other_cpu_s"] >= 1.0, other
+    assert other["other_share"] == pytest.approx(
+        other["other_cpu_s"] / other["cpu_capacity_s"], abs=0.05)
+
+
+def test_other_work_adds_up_runs_and_is_unknown_without_proc_stat():
+    work = machine.OtherWork()
+    work.add(10.0, busy=12.0, ours=9.0)
+    work.add(10.0, busy=5.0, ours=6.0)  # ours seen a little high: the sum still counts it
+    cores = os.cpu_count() or 1
+    assert work.as_dict() == {"timed_s": 20.0, "cpu_capacity_s": 20.0 * cores,
+                              "busy_cpu_s": 17.0, "own_cpu_s": 15.0, "other_cpu_s": 2.0,
+                              "other_share": round(2.0 / (20 * cores), 4)}
+    work.add(1.0, busy=0.0, ours=5.0)
+    assert work.as_dict()["other_cpu_s"] == 0.0  # never below nothing
+    work.add(10.0, busy=None, ours=1.0)
+    assert work.as_dict() is None
