@@ -144,8 +144,9 @@ _MAX_SCANS = 64
 
 def with_card_number_flag(df: DataFrame, skip: Iterable[str] = ()) -> DataFrame:
     """Adds ``card_number_found``: whether any column of the row holds a card number (the
-    blocking scan as a column a quality gate can check). ``skip``: columns of hex digests the
-    pipeline computed itself (keyed tokens, hashes), which cannot hold one."""
+    blocking scan as a column a quality gate can check). ``skip``: columns the pipeline
+    computed itself, which carry nothing from the input: hex digests (keyed tokens, hashes),
+    and Gold's sums."""
     skipped = set(skip)
     fields = [f for f in df.schema.fields if f.name not in skipped]
     # columns are referred to by name only, so one expression serves every frame of a schema

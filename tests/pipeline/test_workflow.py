@@ -194,5 +194,6 @@ def test_a_failing_gold_gate_keeps_every_gold_table(world, spark, monkeypatch):
     assert report.blocked
     assert versions(world, GOLD) == before
     assert versions(world, ["silver.transactions"])["silver.transactions"] is not None
-    failures = {(f.table, f.expectation) for g in report.gates for f in g.failures}
-    assert ("gold.customer_summary", "expect_column_pair_values_to_be_equal") in failures
+    failures = {(f.table, f.expectation, f.column) for g in report.gates for f in g.failures}
+    assert ("gold.customer_summary", "expect_column_values_to_be_in_set",
+            "total_spend_matches_silver") in failures
