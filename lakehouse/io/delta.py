@@ -462,9 +462,14 @@ class DeltaRsIO(DeltaIO):
         return MergeResult(table, version, source_rows, inserted, updated)
 
     def _any_key_in(self, df: DataFrame, table: TableId, keys: tuple[str, ...]) -> bool:
-        """Whether any key of ``df`` is in the table (null keys match nothing, as in a MERGE)."""
+        """Whether any key of ``df`` is in the table (null keys match nothing, as in a MERGE).
+
+        Asked as "does any row of the table have a key of ``df``", so that a small batch is the
+        join's build side: Spark broadcasts it and streams the table's keys past it. Asked the
+        other way round, it sorted and shuffled every key of the table (a left semi join can
+        only build on its right side): 3.2 s against 1.4 s for a day's keys on 4 M rows."""
         target = self.read(table).select(*keys)
-        return bool(df.select(*keys).join(target, list(keys), "left_semi").limit(1).count())
+        return bool(target.join(df.select(*keys), list(keys), "left_semi").limit(1).count())
 
     def delete(self, table: TableId, predicate: str, *, run_id: str | None = None,
                step: str | None = None) -> int | None:
