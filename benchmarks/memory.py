@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100  # /proc's unit of CPU time
 KINDS = ("driver", "jvm", "workers")
+INTERVAL = 0.2  # seconds between samples, unless told otherwise
 
 
 @dataclass(frozen=True)
@@ -62,9 +63,9 @@ def proc_stats() -> dict[int, tuple[int, float]]:
     return stats
 
 
-def _ppids() -> dict[int, int]:
-    """Every process's parent."""
-    return {pid: ppid for pid, (ppid, _) in proc_stats().items()}
+def _ppids(stats: dict[int, tuple[int, float]] | None = None) -> dict[int, int]:
+    """Every process's parent (from ``proc_stats``, read now when not given)."""
+    return {pid: ppid for pid, (ppid, _) in (proc_stats() if stats is None else stats).items()}
 
 
 def descendants(root: int, parents: dict[int, int] | None = None) -> list[int]:
@@ -165,7 +166,7 @@ class TreeSampler:
     a process's last interval before it exits is missed)."""
 
     root: int
-    interval: float = 0.2
+    interval: float = INTERVAL
     samples: list[Sample] = field(default_factory=list)
     cpu: dict[int, float] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -179,7 +180,7 @@ class TreeSampler:
     def _loop(self) -> None:
         while not self._stop.is_set():
             stats = proc_stats()
-            parents = {pid: ppid for pid, (ppid, _) in stats.items()}
+            parents = _ppids(stats)
             for pid in (self.root, *descendants(self.root, parents)):
                 if pid in stats:
                     self.cpu[pid] = stats[pid][1]

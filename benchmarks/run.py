@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import lakeinfo, machine, queries
-from benchmarks.memory import TreeSampler
+from benchmarks.memory import INTERVAL, TreeSampler
 from benchmarks.report import build_report, fmt_s, write_results
 
 REPO = Path(__file__).resolve().parents[1]
@@ -159,7 +159,6 @@ def subprocess_env(*, token_key: bool = True) -> dict[str, str]:
 
 # the CPU time other work took while this harness timed its runs (for the report's note)
 OTHER_WORK = machine.OtherWork()
-DEFAULT_INTERVAL = 0.2
 
 
 def run_process(command: list[str], *, cwd: Path, env: dict[str, str], log_path: Path,
@@ -174,7 +173,7 @@ def run_process(command: list[str], *, cwd: Path, env: dict[str, str], log_path:
         clock = time.perf_counter()
         process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True)
-        sampler = TreeSampler(process.pid, sample_interval or DEFAULT_INTERVAL).start()
+        sampler = TreeSampler(process.pid, sample_interval or INTERVAL).start()
         try:
             code: int | None = process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -352,7 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--skip-queries", action="store_true")
     parser.add_argument("--skip-demo", action="store_true")
     parser.add_argument("--skip-baselines", action="store_true")
-    parser.add_argument("--interval", type=float, default=0.2,
+    parser.add_argument("--interval", type=float, default=INTERVAL,
                         help="seconds between memory samples (default 0.2)")
     parser.add_argument("--timeout", type=float, default=1800.0,
                         help="seconds before a worker process (or the demo) is killed "

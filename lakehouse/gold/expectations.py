@@ -71,21 +71,20 @@ def _sum_equals(column: str, value: int) -> Any:
     return gxe.ExpectColumnSumToBeBetween(column=column, min_value=value, max_value=value)
 
 
-def _no_card_numbers() -> Any:
+def _every(column: str, value: bool) -> Any:
+    """Every row of a flag column is ``value``."""
     import great_expectations.expectations as gxe
 
-    return gxe.ExpectColumnValuesToBeInSet(column=CARD_NUMBER_FOUND, value_set=[False])
+    return gxe.ExpectColumnValuesToBeInSet(column=column, value_set=[value])
+
+
+def _no_card_numbers() -> Any:
+    return _every(CARD_NUMBER_FOUND, False)
 
 
 def _matches(column: str, silver_column: str) -> tuple[str, Column]:
     """``<column>_matches_silver``: whether a row's figure equals Silver's (never null)."""
     return f"{column}_matches_silver", F.col(column).eqNullSafe(F.col(silver_column))
-
-
-def _all_true(column: str) -> Any:
-    import great_expectations.expectations as gxe
-
-    return gxe.ExpectColumnValuesToBeInSet(column=column, value_set=[True])
 
 
 def gold_gates(gold: dict[TableId, DataFrame], per_customer: DataFrame,
@@ -129,8 +128,8 @@ def gold_gates(gold: dict[TableId, DataFrame], per_customer: DataFrame,
             gxe.ExpectTableRowCountToEqual(value=totals.customers),
             *_non_negative("txn_count", "total_spend", "fraud_count", "fraud_amount",
                            "reward_points", "loan_count", "loans_outstanding"),
-            _all_true(counts[0]),
-            _all_true(spend[0]),
+            _every(counts[0], True),
+            _every(spend[0], True),
             _sum_equals("txn_count", totals.transactions),
             _sum_equals("spend_cents", totals.spend_cents),
             _no_card_numbers()]),
