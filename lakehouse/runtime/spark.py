@@ -62,7 +62,26 @@ LOCAL_CONF = {
     "spark.ui.retainedStages": "20",
     "spark.ui.retainedTasks": "500",
     "spark.ui.dagGraph.retainedRootRDDs": "20",
+    # Generated code is cached by its source text, 100 classes by default: fewer than one run's
+    # plans (about 170 Spark jobs over a small batch, most of them the gates'), so a session that
+    # runs the pipeline again (tests, notebooks, a long-lived driver) compiled everything again,
+    # and the JIT compiled the new classes again. Static: it can only be set here.
+    "spark.sql.codegen.cache.maxEntries": "1000",
 }
+
+
+def _import_functions(spark: SparkSession) -> None:
+    """Makes PySpark's ``functions`` a direct import of the Python-to-Java bridge (py4j).
+
+    PySpark looks the class up by its short name on every call of ``pyspark.sql.functions``;
+    py4j tries the name in each package the bridge imports (``java.lang``,
+    ``org.apache.spark.api.java``, ...) before ``org.apache.spark.sql``, and every miss searches
+    all of Spark's jars. With the class imported by name the first candidate is the right one:
+    208 against 537 microseconds a call here, and the pipeline builds its expressions with
+    thousands of such calls."""
+    from py4j.java_gateway import java_import
+
+    java_import(spark._jvm, "org.apache.spark.sql.functions")
 
 
 def running_on_glue() -> bool:
@@ -80,6 +99,7 @@ def _glue_session() -> SparkSession:
 
     glue_context = GlueContext(SparkContext.getOrCreate())
     spark = glue_context.spark_session
+    _import_functions(spark)
     for key, value in COMMON_CONF.items():
         if not key.startswith("spark.hadoop."):
             spark.conf.set(key, value)
@@ -104,6 +124,7 @@ def _local_session(settings: SparkSettings, app_name: str) -> SparkSession:
     log.info("starting local Spark (%s, Java at %s)", settings.master, os.environ["JAVA_HOME"])
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
+    _import_functions(spark)
     return spark
 
 
