@@ -11,6 +11,7 @@ from pathlib import Path
 
 import great_expectations.expectations as gxe
 import pytest
+from great_expectations.expectations.row_conditions import Column
 from pyspark.sql import functions as F
 
 from lakehouse.config import load_settings
@@ -32,6 +33,7 @@ from lakehouse.quality.gates import DQ_RESULTS_SCHEMA, QualityGates, results_fra
 from lakehouse.quality.keys import GATE_KEY, keys_unique, with_gate_key
 from lakehouse.reference import load_reference_values
 from lakehouse.silver import ENTITIES
+from lakehouse.silver.batch import CLEAN, OUTCOME
 from lakehouse.silver.expectations import silver_expectations
 from tests.gold.silver_frames import current_customers, customers_history, loans, transactions
 
@@ -142,6 +144,31 @@ def test_each_silver_expectation_fails_on_its_defect(spark, gates, name, rows, e
     gate = gates.validate("silver.transactions", classified(spark, rows), expectations, "r2")
     assert failed(gate) == {expected}, name
     assert PAN not in " ".join(f.describe() for f in gate.failures)
+
+
+def test_a_batch_of_one_source_is_gated_without_a_source_condition(spark, gates):
+    """One source: the checks on clean rows share one condition, the rate check has none."""
+    expectations = silver_expectations(ENTITY, [SOURCE], SETTINGS.quality, REFERENCES, 20)
+    conditions = {str(e.row_condition) for e in expectations if e.row_condition}
+    assert conditions == {str(Column(OUTCOME) == CLEAN)}
+    rate = next(e for e in expectations if e.column == OUTCOME)
+    assert rate.row_condition is None and rate.mostly == 0.9
+
+
+def test_each_source_of_a_batch_has_its_own_quarantine_rate(spark, gates):
+    """Two sources of one entity: 5 of 10 rows of the second quarantined fails its rate (10%
+    allowed) and not the first one's; counted together (5 of 30) both would fail."""
+    other = SOURCE.model_copy(update={"name": "transactions_b"})
+    rows = GOOD + [classified_row(100 + i, source="transactions_b") for i in range(5)] + [
+        classified_row(200 + i, source="transactions_b", outcome="quarantined",
+                       reasons=["bad_number"]) for i in range(5)]
+    expectations = silver_expectations(ENTITY, [SOURCE, other], SETTINGS.quality, REFERENCES,
+                                       published(rows))
+    gate = gates.validate("silver.transactions", classified(spark, rows), expectations, "r5")
+    rates = [r for r in gate.results if r.column == OUTCOME]
+    assert len(rates) == 2
+    assert sorted(r.success for r in rates) == [False, True]
+    assert failed(gate) == {("expect_column_values_to_be_in_set", OUTCOME)}
 
 
 @pytest.fixture(scope="module")
