@@ -20,9 +20,11 @@ from lakehouse.silver.fields import output_columns
 
 
 def _where(**equals: str) -> dict[str, Any]:
-    """A row condition: every named column equals its value."""
+    """A row condition: every named column equals its value (none named: every row)."""
     from great_expectations.expectations.row_conditions import Column
 
+    if not equals:
+        return {}
     conditions = [Column(name) == value for name, value in equals.items()]
     condition: Any = conditions[0]
     for other in conditions[1:]:
@@ -48,7 +50,7 @@ def silver_expectations(entity: Entity, sources: Sequence[SourceConfig],
         of_source = {"source": source.name} if by_source else {}
         checks.append(gxe.ExpectColumnValuesToBeInSet(
             column=OUTCOME, value_set=[CLEAN, DUPLICATE], mostly=round(1 - limit, 6),
-            **(_where(**of_source) if of_source else {}),
+            **_where(**of_source),
             description=f"at most {limit:.1%} of {source.name}'s rows are quarantined"))
         clean = _where(**{OUTCOME: CLEAN, **of_source})
         for name, spec in source.fields.items():

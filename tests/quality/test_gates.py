@@ -146,7 +146,7 @@ def test_each_silver_expectation_fails_on_its_defect(spark, gates, name, rows, e
     assert PAN not in " ".join(f.describe() for f in gate.failures)
 
 
-def test_a_batch_of_one_source_is_gated_without_a_source_condition(spark, gates):
+def test_a_batch_of_one_source_is_gated_without_a_source_condition():
     """One source: the checks on clean rows share one condition, the rate check has none."""
     expectations = silver_expectations(ENTITY, [SOURCE], SETTINGS.quality, REFERENCES, 20)
     conditions = {str(e.row_condition) for e in expectations if e.row_condition}
