@@ -25,7 +25,9 @@ def duck(sql: str, **params):
     ("SELECT round(CAST(1 AS double) / 3, 4)", 0.3333),
     ("SELECT coalesce(NULL, 'unknown')", "unknown"),
     # common in analysts' Athena SQL
-    ("SELECT date_trunc('month', DATE '2024-03-05')", datetime(2024, 3, 1)),
+    # Athena (Trino) keeps the argument's type: a date in, a date out
+    ("SELECT date_trunc('month', DATE '2024-03-05')", date(2024, 3, 1)),
+    ("SELECT date_trunc('month', TIMESTAMP '2024-03-05 10:00:00')", datetime(2024, 3, 1)),
     ("SELECT date_add('day', 3, DATE '2024-03-05')", datetime(2024, 3, 8)),
     ("SELECT date_diff('day', DATE '2024-03-01', DATE '2024-03-05')", 4),
     ("SELECT approx_distinct(x) FROM (VALUES 1, 2, 2) AS t(x)", 2),
