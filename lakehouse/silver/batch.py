@@ -41,24 +41,35 @@ def classify(key: tuple[str, ...]) -> Callable[[DataFrame], DataFrame]:
         passes = F.size(REASONS) == 0
         arrival = F.struct(LANDED_AT, SOURCE_FILE)
         in_file = Window.partitionBy(*key, SOURCE_FILE)
+        by_key = Window.partitionBy(*key)
+        # One sort serves every window below (each needs a prefix of it). Left to Spark, the
+        # rows (all their parsed columns) were sorted twice, and each window that two
+        # expressions share was computed twice.
+        ordered = df.sortWithinPartitions(*key, SOURCE_FILE, passes.desc(), RAW_HASH)
         conflict = passes & (F.size(F.collect_set(F.when(passes, F.col(RAW_HASH)))
                                     .over(in_file)) > 1)
-        by_key = Window.partitionBy(*key)
-        winner = F.max(F.when(passes & ~conflict, arrival)).over(by_key)
-        wins = passes & ~conflict & (arrival == winner)
-        first = F.row_number().over(by_key.orderBy(F.desc(wins), RAW_HASH, SOURCE_FILE)) == 1
-        reasons = F.when(conflict, F.array_union(REASONS, F.array(F.lit(
+        # the rows of one file that pass and do not conflict share one record: the first is kept
+        first_in_file = F.row_number().over(in_file.orderBy(passes.desc(), RAW_HASH)) == 1
+        flagged = ordered.withColumn(_CONFLICT, conflict).withColumn(_FIRST, first_in_file)
+        eligible = passes & ~F.col(_CONFLICT)
+        winner = F.max(F.when(eligible, arrival)).over(by_key)
+        wins = eligible & (arrival == winner)
+        reasons = F.when(F.col(_CONFLICT), F.array_union(REASONS, F.array(F.lit(
             rules.DUPLICATE_IN_BATCH)))).otherwise(F.col(REASONS))
         outcome = (F.when(F.size(reasons) > 0, F.lit(QUARANTINED))
-                   .when(wins & first, F.lit(CLEAN))
+                   .when(wins & F.col(_FIRST), F.lit(CLEAN))
                    .otherwise(F.lit(DUPLICATE)))
         # raw values are kept for the quarantine only: the rest of the batch does not carry
         # them on (a third of its size) nor has them scanned for card numbers
-        return (df.withColumn(REASONS, reasons).withColumn(OUTCOME, outcome)
+        return (flagged.withColumn(REASONS, reasons).withColumn(OUTCOME, outcome)
                 .withColumn(RAW_REDACTED, F.when(F.col(OUTCOME) == QUARANTINED,
-                                                 F.col(RAW_REDACTED))))
+                                                 F.col(RAW_REDACTED)))
+                .drop(_CONFLICT, _FIRST))
 
     return transform
+
+
+_CONFLICT, _FIRST = "__conflict", "__first_in_file"
 
 
 def to_quarantine(key: tuple[str, ...]) -> Callable[[DataFrame], DataFrame]:

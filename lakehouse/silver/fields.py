@@ -48,8 +48,17 @@ def digest_columns(source: SourceConfig) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class _Parsed:
+    """A field's parse in steps: ``steps[i]`` are columns (by temporary name) computed from
+    the Bronze row and the columns of earlier steps; ``outputs`` and ``reasons`` read them."""
+
+    steps: tuple[dict[str, Column], ...]
     outputs: dict[str, Column]
     reasons: list[Column]
+
+
+# Steps of a field's parse: its text; the typed value and what is read off the text; what is
+# read off those (a card number's validity).
+_STEPS = 3
 
 
 def _raw_text(spec: FieldSpec) -> Column:
@@ -82,7 +91,18 @@ def _range_reasons(spec: FieldSpec, value: Column) -> list[Column]:
 
 def _parse_field(name: str, spec: FieldSpec, source: SourceConfig, is_key: bool,
                  references: Mapping[str, frozenset[str]], tokenize: Tokenizer) -> _Parsed:
-    text = _raw_text(spec)
+    # Every intermediate value is a column of its own step, computed once per row. Written as
+    # one expression, Spark evaluates a part again wherever it sits in a conditional branch
+    # (the second operand of AND, a CASE branch): a field's text was trimmed again for each
+    # rule that read it, and trimming took a quarter of the parse's CPU time (1 M rows).
+    steps: tuple[dict[str, Column], ...] = tuple({} for _ in range(_STEPS))
+
+    def step(index: int, label: str, column: Column) -> Column:
+        temporary = f"__{label}_{name}"
+        steps[index][temporary] = column
+        return F.col(temporary)
+
+    text = step(0, "text", _raw_text(spec))
     present = text.isNotNull()
     reasons: list[Column] = []
     pii_class = source.field_pii(name)
@@ -90,27 +110,28 @@ def _parse_field(name: str, spec: FieldSpec, source: SourceConfig, is_key: bool,
     if kind == "string":
         value = text
     elif kind in ("int", "long"):
-        value = rules.parse_integer(text, kind)
-        whole = text.rlike(rules.INTEGER)
+        value = step(1, "value", rules.parse_integer(text, kind))
+        whole = step(1, "whole", text.rlike(rules.INTEGER))
         reasons.append(rules.reason_if(present & ~whole, rules.BAD_NUMBER))
         # a whole number too large for the column's type
         reasons.append(rules.reason_if(whole & value.isNull(), spec.reason or rules.OUT_OF_RANGE))
-        reasons += _range_reasons(spec, rules.wide_decimal(text))
+        if spec.min is not None or spec.max is not None:
+            reasons += _range_reasons(spec, step(1, "wide", rules.wide_decimal(text)))
     elif kind == "double" or kind.startswith("decimal"):
-        value = rules.parse_decimal(text, kind)
-        wide = rules.wide_decimal(text)
+        value = step(1, "value", rules.parse_decimal(text, kind))
+        wide = step(1, "wide", rules.wide_decimal(text))
         reasons.append(rules.reason_if(present & wide.isNull(), rules.BAD_NUMBER))
         reasons.append(rules.reason_if(wide.isNotNull() & value.isNull(),
                                        spec.reason or rules.OUT_OF_RANGE))
         reasons += _range_reasons(spec, wide)
     elif kind == "boolean":
-        value = rules.parse_boolean(text)
+        value = step(1, "value", rules.parse_boolean(text))
         reasons.append(rules.reason_if(present & value.isNull(), rules.BAD_BOOLEAN))
     elif kind == "date":
-        value = rules.parse_date(text, spec.formats)
+        value = step(1, "value", rules.parse_date(text, spec.formats))
         reasons.append(rules.reason_if(present & value.isNull(), rules.BAD_DATE))
     else:  # timestamp
-        value = rules.parse_timestamp(text, spec.formats, source.timezone)
+        value = step(1, "value", rules.parse_timestamp(text, spec.formats, source.timezone))
         reasons.append(rules.reason_if(present & value.isNull(), rules.BAD_TIMESTAMP))
     if spec.accepted:
         reasons.append(rules.reason_if(present & ~text.isin(*spec.accepted),
@@ -125,18 +146,19 @@ def _parse_field(name: str, spec: FieldSpec, source: SourceConfig, is_key: bool,
 
     names = output_columns(name, pii_class)
     if pii_class == "pan":
-        digits = pii.digits_only(text)
-        valid = pii.valid_pan(digits)
+        digits = step(1, "digits", pii.digits_only(text))
+        valid = step(2, "valid", pii.valid_pan(digits))
         reasons.append(rules.reason_if(present & ~valid, rules.INVALID_CARD_NUMBER))
         outputs = {names[0]: F.when(valid, tokenize(digits)),
-                   names[1]: F.when(present, pii.mask_pan(digits))}
+                   names[1]: F.when(valid, pii.mask_digits(digits))
+                   .when(present, pii.mask_pan(digits))}
     elif pii_class == "identifier":
         outputs = {names[0]: F.when(present, tokenize(text))}
     elif pii_class == "birth_date":
         outputs = {names[0]: F.year(value)}
     else:
         outputs = {names[0]: value}
-    return _Parsed(outputs, reasons)
+    return _Parsed(steps, outputs, reasons)
 
 
 def _redacted_raw(source: SourceConfig, reasons: Column) -> Column:
@@ -188,6 +210,10 @@ def parse_fields(source: SourceConfig, references: Mapping[str, frozenset[str]],
               for name, spec in source.fields.items()}
 
     def transform(bronze: DataFrame) -> DataFrame:
+        for index in range(_STEPS):
+            columns = [c.alias(n) for p in parsed.values() for n, c in p.steps[index].items()]
+            if columns:
+                bronze = bronze.select("*", *columns)
         malformed = rules.reason_if(F.col(CORRUPT).isNotNull(), rules.MALFORMED_ROW)
         all_reasons = [malformed, _undecodable(source)] + [r for p in parsed.values()
                                                             for r in p.reasons]

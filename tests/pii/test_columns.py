@@ -15,10 +15,12 @@ from pyspark.sql import types as T
 from lakehouse.pii.card import is_luhn_valid, is_valid_pan, luhn_check_digit
 from lakehouse.pii.columns import (
     CARD_NUMBER_FOUND,
+    LUHN_MAX_DIGITS,
     contains_pan,
     digits_only,
     keyed_token,
     luhn_valid,
+    mask_digits,
     mask_pan,
     pan_hits,
     redact_digit_runs,
@@ -54,6 +56,24 @@ def test_luhn_and_pan_rules_agree_with_python(spark):
           .withColumn("spark_pan", valid_pan(F.col("number"))))
     assert_column_equality(df, "spark_luhn", "py_luhn")
     assert_column_equality(df, "spark_pan", "py_pan")
+
+
+def test_luhn_reads_up_to_27_digits_and_calls_longer_strings_invalid(spark):
+    numbers = []
+    for length in (9, 10, 18, 19, 26, 27, 28, 40):
+        partial = ("7992739871" * 4)[:length - 1]
+        numbers.append(partial + luhn_check_digit(partial))
+    assert all(is_luhn_valid(n) for n in numbers)
+    found = [r.luhn for r in spark.createDataFrame([(n,) for n in numbers], "number string")
+             .select(luhn_valid(F.col("number")).alias("luhn")).collect()]
+    assert found == [len(n) <= LUHN_MAX_DIGITS for n in numbers]
+
+
+def test_mask_digits_masks_digit_strings_as_mask_pan_does(spark):
+    numbers = [n for n in sample_numbers() if n.isdigit()]
+    df = spark.createDataFrame([(n,) for n in numbers], "number string").select(
+        mask_digits(F.col("number")).alias("fast"), mask_pan(F.col("number")).alias("regex"))
+    assert_column_equality(df, "fast", "regex")
 
 
 def test_luhn_rules_keep_null(spark):

@@ -113,6 +113,19 @@ def test_a_conflicting_later_file_leaves_the_earlier_record_in_place(spark):
     assert_df_equality(df, expected, ignore_row_order=True, ignore_nullable=True)
 
 
+def test_a_rejected_row_sorting_first_in_the_winning_file_does_not_hide_its_record(spark):
+    # the rejected row's hash sorts before the record's: the record must still be kept once
+    df = outcomes(parsed(spark, ("a", ["bad_number"], "h0", "day2.csv", DAY2),
+                         ("a", [], "h5", "day2.csv", DAY2), ("a", [], "h5", "day2.csv", DAY2),
+                         ("a", [], "h4", "day1.csv", DAY1)))
+    expected = expect(spark, df,
+                      ("a", "h0", "day2.csv", ["bad_number"], QUARANTINED),
+                      ("a", "h5", "day2.csv", [], CLEAN),
+                      ("a", "h5", "day2.csv", [], DUPLICATE),
+                      ("a", "h4", "day1.csv", [], DUPLICATE))
+    assert_df_equality(df, expected, ignore_row_order=True, ignore_nullable=True)
+
+
 def test_every_row_gets_exactly_one_outcome(spark):
     df = parsed(spark, ("a", [], "h1", "f1.csv", DAY1), ("a", [], "h1", "f1.csv", DAY1),
                 ("b", [], "h2", "f1.csv", DAY1), ("b", [], "h3", "f1.csv", DAY1),
