@@ -4,13 +4,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-unit lint bench bench-small clean package
+.PHONY: install demo test test-unit lint bench bench-small clean package lock
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required, found " + sys.version.split()[0])'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[local,notebooks,dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[local,notebooks,dev]"
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -32,6 +32,13 @@ bench: install
 # A quick run of the same harness (minutes), into benchmarks/results/small/.
 bench-small: install
 	$(BIN)/python -m benchmarks.run --sizes 50k,200k --out benchmarks/results/small $(BENCH_ARGS)
+
+# constraints.txt anew from the packages in .venv. After a dependency change in pyproject.toml:
+# edit or drop the pins pip reports as conflicting, make install, make test, then make lock.
+lock: install
+	@head -3 constraints.txt > constraints.new
+	$(BIN)/python -m pip freeze --exclude-editable >> constraints.new
+	@mv constraints.new constraints.txt
 
 lint: install
 	$(BIN)/ruff check lakehouse tests glue_jobs
