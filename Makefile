@@ -41,7 +41,7 @@ lock: install
 	@mv constraints.new constraints.txt
 
 lint: install
-	$(BIN)/ruff check lakehouse tests glue_jobs
+	$(BIN)/ruff check lakehouse tests glue_jobs benchmarks
 	$(BIN)/mypy
 
 # The wheel Glue installs (--additional-python-modules): the library and its conf/, no Spark

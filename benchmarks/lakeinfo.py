@@ -12,6 +12,14 @@ from urllib.parse import unquote
 from lakehouse.io.lake import Lake, TableId
 
 
+def scalar(db: Any, sql: str) -> Any:
+    """The single value a DuckDB query answers (an aggregate always returns one row)."""
+    row = db.execute(sql).fetchone()
+    if row is None:
+        raise RuntimeError(f"no row from: {sql}")
+    return row[0]
+
+
 def table_versions(lake_root: str) -> dict[str, int]:
     """Every table of the lake and its current version."""
     from deltalake import DeltaTable
@@ -99,8 +107,8 @@ def affected_files(lake_root: str, table: TableId, key: str, version_before: int
     db = duckdb.connect()
     db.execute(f"CREATE TEMP TABLE run_keys AS SELECT DISTINCT {key} AS k FROM "
                f"read_parquet({listed(after)}) WHERE ingest_run_id = ?", [run_id])
-    keys = db.execute("SELECT count(*) FROM run_keys").fetchone()[0]
-    files = db.execute(f"SELECT count(DISTINCT filename) FROM read_parquet({listed(before)}, "
-                       f"filename = true) WHERE {key} IN (SELECT k FROM run_keys)").fetchone()[0]
+    keys = scalar(db, "SELECT count(*) FROM run_keys")
+    files = scalar(db, f"SELECT count(DISTINCT filename) FROM read_parquet({listed(before)}, "
+                       f"filename = true) WHERE {key} IN (SELECT k FROM run_keys)")
     db.close()
     return {"files": int(files), "keys": int(keys), "files_before": len(before)}

@@ -132,6 +132,7 @@ def load_average() -> str | None:
 
 
 def describe() -> dict[str, Any]:
+    usable: int | None
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:

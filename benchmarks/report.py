@@ -133,7 +133,7 @@ def derive_size(size: Mapping[str, Any]) -> dict[str, Any]:
     inc_gate_s2g = gate_seconds(inc_log, "gold") if inc_log else None
     full_mem, inc_mem = _memory(full), _memory(inc)
 
-    driver_peaks = [m.get("driver_bytes") for m in (full_mem, inc_mem) if m.get("driver_bytes")]
+    driver_peaks = [int(m["driver_bytes"]) for m in (full_mem, inc_mem) if m.get("driver_bytes")]
     return {
         "label": size.get("label"),
         "transactions_generated": (size.get("generate") or {}).get("rows", {})

@@ -90,14 +90,14 @@ def _instrument(phases: Phases) -> list[str]:
 
     timed = []
     if hasattr(wf, "BronzeToSilver"):
-        class TimedBronzeToSilver(wf.BronzeToSilver):  # type: ignore[name-defined, misc]
+        class TimedBronzeToSilver(wf.BronzeToSilver):
             def run(self) -> Any:
                 return phases.time("bronze_to_silver", super().run)
 
         wf.BronzeToSilver = TimedBronzeToSilver  # type: ignore[misc]
         timed.append("bronze_to_silver")
     if hasattr(wf, "SilverToGold"):
-        class TimedSilverToGold(wf.SilverToGold):  # type: ignore[name-defined, misc]
+        class TimedSilverToGold(wf.SilverToGold):
             def run(self) -> Any:
                 return phases.time("silver_to_gold", super().run)
 
@@ -255,6 +255,8 @@ def duckdb_groupby(files: list[str], scratch: Path) -> dict[str, Any]:
     """The same three aggregations in DuckDB (one process, all cores), written as Parquet."""
     import duckdb
 
+    from benchmarks.lakeinfo import scalar
+
     db = duckdb.connect()
     listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
     db.execute(f"CREATE VIEW tx AS SELECT * FROM read_parquet([{listed}])")
@@ -265,7 +267,7 @@ def duckdb_groupby(files: list[str], scratch: Path) -> dict[str, Any]:
         clock = time.perf_counter()
         db.execute(f"COPY ({sql}) TO '{out / name}.parquet' (FORMAT parquet)")
         seconds[name] = round(time.perf_counter() - clock, 3)
-    seconds["threads"] = db.execute("SELECT current_setting('threads')").fetchone()[0]
+    seconds["threads"] = scalar(db, "SELECT current_setting('threads')")
     db.close()
     return seconds
 
