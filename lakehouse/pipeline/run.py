@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 from lakehouse.errors import LakeLockedError, QualityGateError
 from lakehouse.io.lake import Lake
@@ -42,8 +43,7 @@ def lake_lock(lake: Lake) -> Iterator[None]:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another run"
+            holder = _lock_holder(handle)
             raise LakeLockedError(f"the lake {lake.root} is in use by {holder}; "
                                   "try again when it finishes") from None
         handle.seek(0)
@@ -54,6 +54,22 @@ def lake_lock(lake: Lake) -> Iterator[None]:
         yield
     finally:
         handle.close()
+
+
+# How long a run that finds the lake locked waits for the holder to name itself: the holder
+# writes its pid right after taking the lock, so an empty lock file means "just taken".
+_HOLDER_WAIT_S, _HOLDER_POLL_S = 1.0, 0.02
+
+
+def _lock_holder(handle: IO[str]) -> str:
+    """Who holds the lake's lock, as the holder wrote itself into the lock file."""
+    deadline = time.monotonic() + _HOLDER_WAIT_S
+    while True:
+        handle.seek(0)
+        holder = handle.read().strip()
+        if holder or time.monotonic() >= deadline:
+            return holder or "another run"
+        time.sleep(_HOLDER_POLL_S)
 
 
 @dataclass

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
+import threading
+import time
+
 import pytest
 
 from lakehouse.config import load_settings
@@ -32,3 +36,36 @@ def test_the_run_holding_the_lock_removes_what_killed_runs_staged(tmp_path):
     with lake_lock(lake):
         assert not left.parent.parent.exists()
     assert table.exists()
+
+
+def test_a_run_finding_the_lock_just_taken_names_its_holder(tmp_path):
+    # the holder writes its pid right after taking the lock: a run that comes in between must
+    # not report "another run" (seen once in the two-runs-at-once test)
+    lake = Lake.at(tmp_path / "lake")
+    path = tmp_path / "lake" / "_lock"
+    path.parent.mkdir(parents=True)
+    with open(path, "a+") as holder:
+        fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)  # taken, not yet named
+
+        def name_itself() -> None:
+            time.sleep(0.2)
+            holder.write("pid 4242")
+            holder.flush()
+
+        writer = threading.Thread(target=name_itself)
+        writer.start()
+        try:
+            with pytest.raises(LakeLockedError, match="is in use by pid 4242;"), lake_lock(lake):
+                pass
+        finally:
+            writer.join()
+
+
+def test_a_lock_whose_holder_never_names_itself_is_reported_as_another_run(tmp_path):
+    lake = Lake.at(tmp_path / "lake")
+    path = tmp_path / "lake" / "_lock"
+    path.parent.mkdir(parents=True)
+    with open(path, "a+") as holder:
+        fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(LakeLockedError, match="is in use by another run;"), lake_lock(lake):
+            pass
