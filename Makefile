@@ -36,7 +36,7 @@ bench-small: install
 # constraints.txt anew from the packages in .venv. After a dependency change in pyproject.toml:
 # edit or drop the pins pip reports as conflicting, make install, make test, then make lock.
 lock: install
-	@head -3 constraints.txt > constraints.new
+	@grep '^#' constraints.txt > constraints.new
 	$(BIN)/python -m pip freeze --exclude-editable >> constraints.new
 	@mv constraints.new constraints.txt
 

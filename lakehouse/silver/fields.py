@@ -115,8 +115,7 @@ def _parse_field(name: str, spec: FieldSpec, source: SourceConfig, is_key: bool,
         reasons.append(rules.reason_if(present & ~whole, rules.BAD_NUMBER))
         # a whole number too large for the column's type
         reasons.append(rules.reason_if(whole & value.isNull(), spec.reason or rules.OUT_OF_RANGE))
-        if spec.min is not None or spec.max is not None:
-            reasons += _range_reasons(spec, step(1, "wide", rules.wide_decimal(text)))
+        reasons += _range_reasons(spec, step(1, "wide", rules.wide_decimal(text)))
     elif kind == "double" or kind.startswith("decimal"):
         value = step(1, "value", rules.parse_decimal(text, kind))
         wide = step(1, "wide", rules.wide_decimal(text))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import threading
 import time
@@ -38,14 +39,20 @@ def test_the_run_holding_the_lock_removes_what_killed_runs_staged(tmp_path):
     assert table.exists()
 
 
-def test_a_run_finding_the_lock_just_taken_names_its_holder(tmp_path):
-    # the holder writes its pid right after taking the lock: a run that comes in between must
-    # not report "another run" (seen once in the two-runs-at-once test)
-    lake = Lake.at(tmp_path / "lake")
+@contextlib.contextmanager
+def lock_taken_unnamed(tmp_path):
+    """The lake's lock held by a run that has not yet written its pid into the lock file."""
     path = tmp_path / "lake" / "_lock"
     path.parent.mkdir(parents=True)
     with open(path, "a+") as holder:
-        fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)  # taken, not yet named
+        fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        yield holder
+
+
+def test_a_run_finding_the_lock_just_taken_names_its_holder(tmp_path):
+    # the holder writes its pid right after taking the lock: a run that comes in between must
+    # not report "another run" (seen once in the two-runs-at-once test)
+    with lock_taken_unnamed(tmp_path) as holder:
 
         def name_itself() -> None:
             time.sleep(0.2)
@@ -55,17 +62,15 @@ def test_a_run_finding_the_lock_just_taken_names_its_holder(tmp_path):
         writer = threading.Thread(target=name_itself)
         writer.start()
         try:
-            with pytest.raises(LakeLockedError, match="is in use by pid 4242;"), lake_lock(lake):
+            with pytest.raises(LakeLockedError, match="is in use by pid 4242;"), \
+                    lake_lock(Lake.at(tmp_path / "lake")):
                 pass
         finally:
             writer.join()
 
 
 def test_a_lock_whose_holder_never_names_itself_is_reported_as_another_run(tmp_path):
-    lake = Lake.at(tmp_path / "lake")
-    path = tmp_path / "lake" / "_lock"
-    path.parent.mkdir(parents=True)
-    with open(path, "a+") as holder:
-        fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        with pytest.raises(LakeLockedError, match="is in use by another run;"), lake_lock(lake):
-            pass
+    with lock_taken_unnamed(tmp_path), \
+            pytest.raises(LakeLockedError, match="is in use by another run;"), \
+            lake_lock(Lake.at(tmp_path / "lake")):
+        pass
