@@ -247,3 +247,20 @@ def test_commit_metadata_is_kept_in_history(spark, delta):
     entry = delta.history(TABLE, 1)[0]
     assert entry.metadata == {"lakehouse.run_id": "r9", "lakehouse.step": "gold",
                               "lakehouse.inputs": '{"silver.x": 3}'}
+
+
+def test_card_tokens_stay_dictionary_encoded(spark, delta, lake):
+    # 20 k distinct 64-character tokens (1.3 MB of dictionary), each about four times, in no
+    # order: past Parquet's default 1 MB dictionary the column is written in full ('PLAIN')
+    import pyarrow.parquet as pq
+
+    card = F.pmod(F.hash("id"), F.lit(20_000)).cast("string")
+    tokens = spark.range(80_000).select(F.sha2(card, 256).alias("card_token"))
+    delta.write(tokens.coalesce(1), TABLE)
+    files = list(Path(lake.uri(TABLE)).glob("**/*.parquet"))
+    assert files
+    for path in files:
+        meta = pq.ParquetFile(path).metadata
+        for group in range(meta.num_row_groups):
+            encodings = meta.row_group(group).column(0).encodings
+            assert "PLAIN" not in encodings, (path.name, encodings)
