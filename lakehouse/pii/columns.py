@@ -68,8 +68,8 @@ def _luhn_sum(col: Column) -> Column:
 
 
 def luhn_valid(col: Column) -> Column:
-    """True when a string of 1-27 digits passes the Luhn check (null for null); longer strings
-    are no card number and give false."""
+    """True when a string of 1 to ``LUHN_MAX_DIGITS`` digits passes the Luhn check (null for
+    null); longer strings are no card number and give false."""
     # the sum first: the left side of an AND is always evaluated, so Spark computes each piece
     # once; on the right it would be recomputed for every digit
     return (_luhn_sum(col) % 10 == 0) & col.rlike(f"^[0-9]{{1,{LUHN_MAX_DIGITS}}}$")
