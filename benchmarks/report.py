@@ -461,7 +461,8 @@ def busy_note(machine: Mapping[str, Any]) -> str | None:
 
 
 def _gate_rows(run: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-    return [(g["table"], fmt_num(g.get("expectations")), fmt_s(g.get("seconds")),
+    return [(g["table"], g.get("engine") or "spark", fmt_num(g.get("rows")),
+             fmt_num(g.get("expectations")), fmt_s(g.get("seconds")),
              fmt_num(g.get("spark_jobs"))) for g in run.get("gates") or []]
 
 
@@ -523,7 +524,8 @@ def render_markdown(report: Mapping[str, Any]) -> str:
             gates = _gate_rows(run)
             if gates:
                 out += ["", "Quality gates, as timed around each `QualityGates.validate`:", ""]
-                out += _table(("table", "expectations", "time", "Spark jobs"), gates)
+                out += _table(("table", "engine", "rows", "expectations", "time",
+                               "Spark jobs"), gates)
         files = (size.get("incremental") or {}).get("files") or {}
         if files:
             out += ["", f"## Incremental day: Delta commits per table ({label})", ""]

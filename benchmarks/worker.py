@@ -122,12 +122,13 @@ def _instrument_gates(phases: Phases, calls: list[dict[str, Any]]) -> None:
     validate = QualityGates.validate
 
     def timed_validate(self: Any, table: str, df: Any, expectations: list[Any],
-                       run_id: str) -> Any:
+                       run_id: str, **kwargs: Any) -> Any:
         jobs, clock = phases.jobs(), time.perf_counter()
-        result = validate(self, table, df, expectations, run_id)
+        result = validate(self, table, df, expectations, run_id, **kwargs)
         after = phases.jobs()
         calls.append({"table": table, "seconds": round(time.perf_counter() - clock, 3),
-                      "expectations": len(expectations),
+                      "expectations": len(expectations), "engine": result.engine,
+                      "rows": result.rows,
                       "spark_jobs": None if jobs is None or after is None else after - jobs})
         return result
 

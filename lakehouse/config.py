@@ -208,6 +208,10 @@ class TokenizationSettings(_Frozen):
 
 class QualitySettings(_Frozen):
     max_quarantine_rate: dict[str, float] = {"default": 0.10}
+    # Gate batches of at most this many rows are validated in the driver by Great
+    # Expectations' pandas engine (one Spark job collects them); larger ones in Spark. 0: all
+    # in Spark. See lakehouse/quality/gates.py.
+    in_memory_rows: int = Field(default=100_000, ge=0)
 
     def quarantine_limit(self, source: str) -> float:
         return self.max_quarantine_rate.get(source, self.max_quarantine_rate.get("default", 1.0))

@@ -7,7 +7,7 @@ wrong join, a lost or doubled transaction, or a rounding drift fails the gate be
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -87,10 +87,16 @@ def _matches(column: str, silver_column: str) -> tuple[str, Column]:
     return f"{column}_matches_silver", F.col(column).eqNullSafe(F.col(silver_column))
 
 
+class GoldGate(NamedTuple):
+    frame: DataFrame  # the Gold frame with the columns its expectations check
+    expectations: list[Any]
+    rows: int  # the frame's rows
+
+
 def gold_gates(gold: dict[TableId, DataFrame], per_customer: DataFrame,
-               totals: SilverTotals) -> dict[TableId, tuple[DataFrame, list[Any]]]:
-    """For each Gold table: the frame to validate and its expectations. ``per_customer``:
-    ``silver_per_customer`` of the snapshot's transactions."""
+               totals: SilverTotals) -> dict[TableId, GoldGate]:
+    """For each Gold table: the frame to validate, its expectations and its rows.
+    ``per_customer``: ``silver_per_customer`` of the snapshot's transactions."""
     import great_expectations.expectations as gxe
 
     # Silver's figures per customer: one row per customer, broadcast, so that each of the
@@ -121,7 +127,7 @@ def gold_gates(gold: dict[TableId, DataFrame], per_customer: DataFrame,
     rows = {table: frame.count() for table, frame in
             ((CUSTOMER_SUMMARY, summary), (CUSTOMER_MONTHLY_SPEND, monthly),
              (FRAUD_DAILY, fraud), (LOAN_DEFAULT_FEATURES, loans))}
-    return {
+    gates = {
         CUSTOMER_SUMMARY: (summary, [
             gxe.ExpectColumnValuesToNotBeNull(column="customer_key"),
             keys_unique(["customer_key"], rows[CUSTOMER_SUMMARY]),
@@ -153,3 +159,5 @@ def gold_gates(gold: dict[TableId, DataFrame], per_customer: DataFrame,
             *_non_negative("principal", "card_txn_count", "card_spend"),
             _no_card_numbers()]),
     }
+    return {table: GoldGate(frame, checks, rows[table])
+            for table, (frame, checks) in gates.items()}

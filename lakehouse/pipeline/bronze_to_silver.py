@@ -217,7 +217,7 @@ class BronzeToSilver:
         self.report = report or RunReport(self.run_id)
         self.references = load_reference_values(settings.reference_dir)
         self.notes: dict[str, str] = {}  # landing path -> what was noticed reading it
-        self.gates = gates or QualityGates(self.lake)
+        self.gates = gates or QualityGates.of(settings)
         self._tokenize: Callable[[Column], Column] | None = None
 
     @property
@@ -343,12 +343,13 @@ class BronzeToSilver:
                                            self.references, item.totals[CLEAN])
         item.gate = self.gates.validate(str(entity.table),
                                         with_gate_key(item.classified, entity.key),
-                                        expectations, self.run_id)
+                                        expectations, self.run_id,
+                                        rows=sum(item.totals.values()))
         item.steps.append(StepTimer(self.run_id, f"gate.silver.{entity.name}",
                                     str(entity.table)).finish(
             outcome="passed" if item.gate.success else "failed",
             rows_in=sum(item.totals.values()), message=f"{len(item.gate.failures)} of "
-            f"{len(item.gate.results)} expectations failed",
+            f"{len(item.gate.results)} expectations failed ({item.gate.where()})",
             duration_s=item.gate.seconds))
 
     def _rows_of(self, batch: _SourceBatch) -> Column:

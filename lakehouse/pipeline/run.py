@@ -121,7 +121,7 @@ class RunReport:
         for gate in self.gates:
             state = "passed" if gate.success else f"FAILED ({len(gate.failures)})"
             lines.append(f"  gate {gate.table:<26} {len(gate.results):>3} expectations "
-                         f"{gate.seconds:6.1f}s  {state}")
+                         f"{gate.seconds:6.1f}s  {state}  ({gate.engine})")
         problems = [f for f in self.files if f.note]
         for item in problems[:10]:
             lines.append(f"  note: {item.path}: {item.outcome}: {item.note}")

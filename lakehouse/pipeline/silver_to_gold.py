@@ -81,7 +81,7 @@ class SilverToGold:
         self.delta = delta_io(spark, self.lake)
         self.report = report
         self.progress = progress
-        self.gates = gates or QualityGates(self.lake)
+        self.gates = gates or QualityGates.of(settings)
         self.full_refresh = full_refresh
 
     def _last_build(self) -> LastBuild | None:
@@ -177,14 +177,16 @@ class SilverToGold:
         per_customer = self.delta.stage(silver_per_customer(keyed), run_id, "gate-silver")
         totals = SilverTotals.of(per_customer, silver.customers, silver.loans)
         results, steps = [], []
-        for table, (frame, expectations) in gold_gates(gold, per_customer, totals).items():
+        for table, (frame, expectations, rows) in gold_gates(gold, per_customer,
+                                                             totals).items():
             started = time.perf_counter()
-            gate = self.gates.validate(str(table), frame, expectations, run_id)
+            gate = self.gates.validate(str(table), frame, expectations, run_id, rows=rows)
             gate = replace(gate, seconds=round(time.perf_counter() - started, 3))
             results.append(gate)
             steps.append(StepTimer(run_id, f"gate.{table}", str(table)).finish(
                 outcome="passed" if gate.success else "failed", duration_s=gate.seconds,
-                message=f"{len(gate.failures)} of {len(gate.results)} expectations failed"))
+                message=f"{len(gate.failures)} of {len(gate.results)} expectations failed "
+                        f"({gate.where()})"))
         self.report.gates += results
         if all(g.success for g in results):
             metadata = {INPUTS_KEY: json.dumps(inputs, sort_keys=True),

@@ -29,7 +29,7 @@ class _Run:
         self.settings, self.spark = settings, spark
         self.full_refresh, self.progress = full_refresh, progress
         self.report = RunReport(new_run_id())
-        self.gates = QualityGates(settings.lake())
+        self.gates = QualityGates.of(settings)
 
     def bronze_to_silver(self) -> None:
         BronzeToSilver(self.settings, self.spark, full_refresh=self.full_refresh,

@@ -4,6 +4,14 @@ A gate validates a Spark DataFrame against the expectations defined next to the 
 (``lakehouse/silver/expectations.py``, ``lakehouse/gold/expectations.py``), records every result
 for ``ops.dq_results`` and renders Data Docs under ``<lake>/_quality``. A failing gate blocks the
 table's commit; the pipeline then exits with code 2.
+
+Where a batch is validated: Great Expectations runs each metric as a Spark job over the batch
+(two aggregate passes and one more query per column-map expectation), which costs about as much
+for a day's 11 k rows as for a million. A batch of at most ``quality.in_memory_rows`` rows
+(100 k by default) is therefore collected once - only the columns its expectations read - and
+validated by Great Expectations' pandas engine in the driver: the same expectations, the same
+results (``tests/quality/test_gates.py`` runs every case through both engines). Larger batches
+are validated in Spark, so the driver's memory stays bounded whatever the table's size.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
+from lakehouse.config import Settings
 from lakehouse.io.lake import Lake, TableId
 from lakehouse.pii.card import redact_pans
 
@@ -43,6 +52,7 @@ DQ_RESULTS_SCHEMA = T.StructType([
     T.StructField("validated_at", T.TimestampType()),
 ])
 _MAX_OBSERVED = 500
+SPARK, PANDAS = "spark", "pandas"  # the engines a batch is validated with
 
 
 @dataclass(frozen=True)
@@ -74,6 +84,8 @@ class GateResult:
     table: str
     results: tuple[ExpectationResult, ...]
     seconds: float
+    engine: str = SPARK  # where Great Expectations ran: "spark" or "pandas"
+    rows: int | None = None  # the batch's rows, when counted
 
     @property
     def success(self) -> bool:
@@ -82,6 +94,45 @@ class GateResult:
     @property
     def failures(self) -> list[ExpectationResult]:
         return [r for r in self.results if not r.success]
+
+    def where(self) -> str:
+        """The engine, and the batch's rows when counted: ``pandas, 11,071 rows``."""
+        return self.engine + (f", {self.rows:,} rows" if self.rows is not None else "")
+
+
+def _in_memory(df: DataFrame, columns: list[str]) -> Any:
+    """``columns`` of ``df`` as a pandas frame, in one Spark job (Arrow). Decimals become
+    doubles: Spark compares a decimal column with a bound (``min_value=0.01``) as doubles, and
+    so does pandas then, where Python's exact ``Decimal('0.01') >= 0.01`` is false. Sums that
+    must be exact are taken over integer columns (cents), as the Gold gates do."""
+    fields = {f.name: f.dataType for f in df.schema.fields}
+    return df.select(*(df[c].cast("double").alias(c) if isinstance(fields[c], T.DecimalType)
+                       else df[c] for c in columns)).toPandas()
+
+
+def columns_read(expectations: list[Expectation], columns: list[str]) -> list[str]:
+    """The ones of ``columns`` (in their order) that ``expectations`` read: their columns and
+    the columns of their row conditions; the first column when they read none (a row count)."""
+    named: set[str] = set()
+
+    def collect(value: Any) -> None:
+        if isinstance(value, dict):
+            if isinstance(value.get("name"), str):  # a row condition's column
+                named.add(value["name"])
+            for item in value.values():
+                collect(item)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                collect(item)
+
+    for expectation in expectations:
+        kwargs = expectation.configuration.kwargs
+        for key in ("column", "column_A", "column_B"):
+            if kwargs.get(key):
+                named.add(kwargs[key])
+        named.update(kwargs.get("column_list") or [])
+        collect(kwargs.get("row_condition"))
+    return [c for c in columns if c in named] or columns[:1]
 
 
 def _columns_of(kwargs: dict[str, Any]) -> str | None:
@@ -95,10 +146,17 @@ def _columns_of(kwargs: dict[str, Any]) -> str | None:
     return None
 
 
+def _plain(value: Any) -> Any:
+    """A value ``json`` cannot write: a NumPy scalar (from the pandas engine) as its Python
+    number, anything else as text."""
+    item = getattr(value, "item", None)
+    return item() if callable(item) else str(value)
+
+
 def _short(value: Any) -> str | None:
     if value is None:
         return None
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    text = value if isinstance(value, str) else json.dumps(value, default=_plain)
     return redact_pans(text)[:_MAX_OBSERVED]
 
 
@@ -140,11 +198,19 @@ class QualityGates:
     validation, so a run that gates nothing never pays for it.
     """
 
-    def __init__(self, lake: Lake) -> None:
+    def __init__(self, lake: Lake, *, in_memory_rows: int = 0) -> None:
+        """``in_memory_rows``: batches of at most this many rows are validated in the driver
+        (pandas engine); 0: every batch in Spark (``quality.in_memory_rows`` in a run)."""
         self.lake = lake
+        self.in_memory_rows = in_memory_rows
         self._context: Any = None
-        self._datasource: Any = None
+        self._datasources: dict[str, Any] = {}
         self._unrendered: list[Any] = []  # this run's results and suites, for Data Docs
+
+    @classmethod
+    def of(cls, settings: Settings) -> QualityGates:
+        """The gates of a run with ``settings``."""
+        return cls(settings.lake(), in_memory_rows=settings.quality.in_memory_rows)
 
     @staticmethod
     def preload() -> None:
@@ -182,46 +248,63 @@ class QualityGates:
                 # dataframe assets are added again on demand).
                 source = self._context.data_sources.add_or_update_spark("lakehouse",
                                                                         persist=False)
-            self._datasource = source
+            self._datasources[SPARK] = source
         return self._context
 
-    @property
-    def datasource(self) -> Any:
-        self.context  # noqa: B018 - opening the context creates the datasource
-        return self._datasource
+    def _datasource(self, engine: str) -> Any:
+        self.context  # noqa: B018 - opening the context creates the Spark datasource
+        if engine not in self._datasources:
+            try:
+                self._datasources[engine] = self._context.data_sources.get(f"lakehouse_{engine}")
+            except (KeyError, ValueError):
+                self._datasources[engine] = self._context.data_sources.add_pandas(
+                    f"lakehouse_{engine}")
+        return self._datasources[engine]
 
-    def _batch_definition(self, name: str) -> Any:
+    def _batch_definition(self, name: str, engine: str) -> Any:
+        source = self._datasource(engine)
         try:
-            asset = self.datasource.get_asset(name)
+            asset = source.get_asset(name)
         except LookupError:
-            asset = self.datasource.add_dataframe_asset(name)
+            asset = source.add_dataframe_asset(name)
         try:
             return asset.get_batch_definition("batch")
         except (KeyError, ValueError, LookupError):
             return asset.add_batch_definition_whole_dataframe("batch")
 
     def validate(self, table: str, df: DataFrame, expectations: list[Expectation],
-                 run_id: str) -> GateResult:
-        """Run one suite over ``df``; ``render_docs`` puts the result into Data Docs."""
+                 run_id: str, *, rows: int | None = None) -> GateResult:
+        """Run one suite over ``df`` (``rows``: its number of rows, counted here when unknown
+        and needed to choose the engine); ``render_docs`` puts the result into Data Docs."""
         import great_expectations as gx
         from great_expectations.data_context.types.resource_identifiers import (
             ExpectationSuiteIdentifier,
         )
 
         started = time.perf_counter()
+        if rows is None and self.in_memory_rows > 0:
+            rows = df.count()
+        small = self.in_memory_rows > 0 and rows is not None and rows <= self.in_memory_rows
+        engine = PANDAS if small else SPARK
+        batch: Any = df
+        if engine == PANDAS:
+            batch = _in_memory(df, columns_read(expectations, df.columns))
         suite = gx.ExpectationSuite(name=table, expectations=expectations)
         suite = self.context.suites.add_or_update(suite)
+        # one validation definition per table and engine: each names its datasource's asset
+        name = table if engine == SPARK else f"{table} ({engine})"
         definition = self.context.validation_definitions.add_or_update(
-            gx.ValidationDefinition(name=table, data=self._batch_definition(table), suite=suite))
+            gx.ValidationDefinition(name=name, data=self._batch_definition(table, engine),
+                                    suite=suite))
         checkpoint = self.context.checkpoints.add_or_update(gx.Checkpoint(
             # no Data Docs action: this run's pages and the index are rendered once, by
             # render_docs() at the end of the step, instead of the index once per gate
-            name=table, validation_definitions=[definition], actions=[],
+            name=name, validation_definitions=[definition], actions=[],
             # BASIC: observed values and unexpected counts, in as few Spark jobs as Great
             # Expectations can bundle; no sample of unexpected values (that would be one more
             # full scan per expectation, and values of rejected rows have no place in Data Docs)
             result_format={"result_format": "BASIC", "partial_unexpected_count": 0}))
-        outcome = checkpoint.run(batch_parameters={"dataframe": df},
+        outcome = checkpoint.run(batch_parameters={"dataframe": batch},
                                  run_id=gx.core.run_identifier.RunIdentifier(run_name=run_id))
         results = []
         for identifier, validation in outcome.run_results.items():
@@ -232,13 +315,17 @@ class QualityGates:
                 assert config is not None  # every result carries its expectation
                 result = item.result or {}
                 column = _columns_of(config.kwargs)
+                unexpected = result.get("unexpected_count")
+                if unexpected is None and result.get("element_count") == 0:
+                    unexpected = 0  # none of no rows (Spark sums no rows to null, pandas to 0)
                 results.append(ExpectationResult(
                     table, config.type, column, bool(item.success),
-                    _short(result.get("observed_value")), result.get("unexpected_count"),
+                    _short(result.get("observed_value")), unexpected,
                     result.get("unexpected_percent"), result.get("element_count")))
-        gate = GateResult(table, tuple(results), round(time.perf_counter() - started, 3))
-        log.info("gate %s: %s in %.1fs", table, "passed" if gate.success else "FAILED",
-                 gate.seconds)
+        gate = GateResult(table, tuple(results), round(time.perf_counter() - started, 3),
+                          engine, rows)
+        log.info("gate %s: %s in %.1fs (%s)", table, "passed" if gate.success else "FAILED",
+                 gate.seconds, gate.where())
         return gate
 
     def render_docs(self) -> str | None:

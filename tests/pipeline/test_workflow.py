@@ -75,9 +75,17 @@ def test_every_gate_is_recorded_and_rendered(world):
     docs = world["report"].docs_path
     assert docs and docs.endswith("index.html")
     assert "silver.transactions" in Path(docs).read_text(encoding="utf-8")
-    steps = {r.step: r for r in read(world, "ops.run_log").collect()}
+    steps = {r.step: r for r in read(world, "ops.run_log")
+             .where(F.col("run_id") == world["report"].run_id).collect()}
     assert steps["gate.silver.transactions"].outcome == "passed"
     assert steps["gate.gold.customer_summary"].duration_s > 0
+    # batches this small are validated in the driver; each gate says where, and on how many rows
+    gates = world["report"].gates
+    assert {g.engine for g in gates} == {"pandas"}
+    for gate in gates:
+        step = steps[f"gate.{gate.table}"] if gate.table in GOLD else \
+            steps[f"gate.silver.{gate.table.split('.')[1]}"]
+        assert step.message.endswith(f"(pandas, {gate.rows:,} rows)"), step.message
 
 
 def test_second_run_commits_nothing_anywhere(world, spark):
@@ -121,9 +129,12 @@ def test_a_dirty_batch_is_blocked_then_replayed_once(world, spark):
 
     relaxed = load_settings(lake_root=world["settings"].lake_root,
                             landing_root=world["settings"].landing_root, environ={},
-                            quality={"max_quarantine_rate": {"default": 0.6}})
+                            quality={"max_quarantine_rate": {"default": 0.6},
+                                     "in_memory_rows": 0})
     report = run_workflow(relaxed, spark=spark)
     assert not report.blocked
+    # with no batch small enough for the driver, every gate ran in Spark
+    assert {g.engine for g in report.gates} == {"spark"} and len(report.gates) == 5
     assert ": 0 new file(s), 1 replayed from Bronze, " in report.summary().splitlines()[0]
     assert read(world, "bronze.transactions").count() == bronze_before + 40, "not loaded twice"
     assert read(world, "silver.transactions_quarantine").count() == quarantine_before + 20

@@ -8,6 +8,7 @@ import sys
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import great_expectations.expectations as gxe
 import pytest
@@ -29,7 +30,7 @@ from lakehouse.io.lake import Lake
 from lakehouse.pii.card import luhn_check_digit
 from lakehouse.pii.columns import with_card_number_flag
 from lakehouse.quality import gates as gates_module
-from lakehouse.quality.gates import DQ_RESULTS_SCHEMA, QualityGates, results_frame
+from lakehouse.quality.gates import DQ_RESULTS_SCHEMA, QualityGates, columns_read, results_frame
 from lakehouse.quality.keys import GATE_KEY, keys_unique, with_gate_key
 from lakehouse.reference import load_reference_values
 from lakehouse.silver import ENTITIES
@@ -44,9 +45,37 @@ REFERENCES = load_reference_values(SETTINGS.reference_dir)
 PAN = "4000000000000" + luhn_check_digit("4000000000000")
 
 
+# Every case runs on both engines: in Spark (no batch is small enough for the driver) and in
+# the driver with pandas (every batch is).
+ENGINES = {"spark": 0, "pandas": 10**9}
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def gates(request, tmp_path_factory) -> QualityGates:
+    gates = QualityGates(Lake.at(tmp_path_factory.mktemp("gx")),
+                         in_memory_rows=ENGINES[request.param])
+    gates.expected_engine = request.param  # type: ignore[attr-defined]
+    return gates
+
+
+class Both:
+    """Validates a batch on each engine, with one context (as one run does)."""
+
+    def __init__(self, gates: QualityGates) -> None:
+        self.gates = gates
+
+    def validate(self, table, frame, expectations, run_id, rows) -> dict[str, Any]:
+        out = {}
+        for engine, limit in ENGINES.items():
+            self.gates.in_memory_rows = limit
+            out[engine] = self.gates.validate(table, frame, [e.copy() for e in expectations],
+                                              f"{run_id}-{engine}", rows=rows)
+        return out
+
+
 @pytest.fixture(scope="module")
-def gates(tmp_path_factory) -> QualityGates:
-    return QualityGates(Lake.at(tmp_path_factory.mktemp("gx")))
+def both(tmp_path_factory) -> Both:
+    return Both(QualityGates(Lake.at(tmp_path_factory.mktemp("gx-both"))))
 
 
 def classified_row(n: int, **changes):
@@ -141,8 +170,10 @@ def test_data_docs_render_once_per_step_and_the_index_links_the_latest_results(
 def test_each_silver_expectation_fails_on_its_defect(spark, gates, name, rows, expected):
     expectations = silver_expectations(ENTITY, [SOURCE], SETTINGS.quality, REFERENCES,
                                        published(rows))
-    gate = gates.validate("silver.transactions", classified(spark, rows), expectations, "r2")
+    gate = gates.validate("silver.transactions", classified(spark, rows), expectations, "r2",
+                          rows=len(rows))
     assert failed(gate) == {expected}, name
+    assert (gate.engine, gate.rows) == (gates.expected_engine, len(rows))
     assert PAN not in " ".join(f.describe() for f in gate.failures)
 
 
@@ -197,9 +228,11 @@ def gold_inputs(spark):
 def test_gold_built_from_silver_passes(gates, gold_inputs):
     gold, per_customer, totals = gold_inputs
     assert (totals.transactions, totals.spend_cents, totals.customers) == (2, 1734, 2)
-    for table, (frame, expectations) in gold_gates(gold, per_customer, totals).items():
-        gate = gates.validate(str(table), frame, expectations, "r3")
+    for table, (frame, expectations, rows) in gold_gates(gold, per_customer, totals).items():
+        assert rows == frame.count()
+        gate = gates.validate(str(table), frame, expectations, "r3", rows=rows)
         assert gate.success, [f.describe() for f in gate.failures]
+        assert (gate.engine, gate.rows) == (gates.expected_engine, rows)
 
 
 @pytest.mark.parametrize(("table", "breakage", "expected"), [
@@ -238,9 +271,78 @@ def test_each_gold_expectation_fails_on_its_defect(gates, gold_inputs, table, br
                                                    expected):
     gold, per_customer, totals = gold_inputs
     broken = {**gold, table: breakage(gold[table])}
-    frame, expectations = gold_gates(broken, per_customer, totals)[table]
+    frame, expectations, _ = gold_gates(broken, per_customer, totals)[table]
     gate = gates.validate(str(table), frame, expectations, "r4")
+    assert gate.engine == gates.expected_engine
     assert {(e, c.split(",")[0] if c else c) for e, c in failed(gate)} == expected
+
+
+def results_of(gate) -> list[tuple]:
+    return sorted((r.expectation, r.column or "", r.success, r.observed, r.unexpected_count,
+                   r.unexpected_percent, r.element_count) for r in gate.results)
+
+
+SILVER_DEFECTS = [
+    GOOD[:15] + [classified_row(i, outcome="quarantined", reasons=["bad_number"])
+                 for i in range(15, 20)],
+    GOOD[:18] + [classified_row(0, outcome="duplicate"), classified_row(1)],
+    GOOD[:17] + [classified_row(17, amount=None), classified_row(18, lat=95.0, lng=None),
+                 classified_row(19, category="space_travel", merchant=f"Shop {PAN}")],
+    # decimals at and beyond their bounds (0.01 and 100000): Spark compares them with the
+    # bounds as doubles, Python's Decimal('0.01') >= 0.01 would be false
+    GOOD[:16] + [classified_row(16, amount=Decimal("0.01")),
+                 classified_row(17, amount=Decimal("100000.00")),
+                 classified_row(18, amount=Decimal("100000.01")),
+                 classified_row(19, amount=Decimal("0.00"))],
+    [],  # no rows at all
+]
+
+
+@pytest.mark.parametrize("rows", SILVER_DEFECTS, ids=["rate", "published twice", "several",
+                                                       "decimal bounds", "empty"])
+def test_both_engines_give_the_same_results(spark, both, rows):
+    """Not only the same failures: the same observed values, unexpected counts and shares."""
+    expectations = silver_expectations(ENTITY, [SOURCE], SETTINGS.quality, REFERENCES,
+                                       published(rows))
+    frame = with_gate_key(classified(spark, rows), ENTITY.key)
+    gates = both.validate("silver.transactions", frame, expectations, "e1", len(rows))
+    assert {engine: gate.engine for engine, gate in gates.items()} == {e: e for e in ENGINES}
+    assert results_of(gates["pandas"]) == results_of(gates["spark"])
+    assert gates["spark"].success == (rows == [])  # each batch above but the empty one fails
+
+
+def test_both_engines_give_the_same_gold_results(both, gold_inputs):
+    gold, per_customer, totals = gold_inputs
+    broken = {**gold, CUSTOMER_SUMMARY: gold[CUSTOMER_SUMMARY].withColumn(
+        "total_spend", F.col("total_spend") - 20).withColumn("reward_points", F.lit(-1))}
+    for table, (frame, expectations, rows) in gold_gates(broken, per_customer, totals).items():
+        results = [results_of(gate) for gate in
+                   both.validate(str(table), frame, expectations, "e2", rows).values()]
+        assert results[0] == results[1], table
+        assert all(result[2] for result in results[0]) == (table != CUSTOMER_SUMMARY), table
+
+
+def test_a_small_batch_is_collected_once_with_only_the_columns_its_expectations_read(
+        spark, tmp_path):
+    """Up to ``in_memory_rows`` rows (counted when the caller does not know): the driver, with
+    the columns of the expectations and of their row conditions; above it: Spark."""
+    expectations = silver_expectations(ENTITY, [SOURCE], SETTINGS.quality, REFERENCES, 20)
+    frame = with_gate_key(classified(spark, GOOD), ENTITY.key)
+    read = columns_read(expectations, frame.columns)
+    assert {OUTCOME, "trans_id", "amount", "category", "card_number_found"} <= set(read)
+    assert {"reasons", "raw_redacted", "source_file", GATE_KEY} & set(read) == set()
+    assert read == [c for c in frame.columns if c in read]
+    table_only = [gxe.ExpectTableRowCountToEqual(value=20)]
+    assert columns_read(table_only, frame.columns) == frame.columns[:1]
+
+    gates = QualityGates(Lake.at(tmp_path / "lake"), in_memory_rows=20)
+    small = gates.validate("silver.transactions", frame, expectations, "s1")
+    assert (small.engine, small.rows, small.success) == ("pandas", 20, True)
+    bigger = with_gate_key(classified(spark, GOOD + [classified_row(20)]), ENTITY.key)
+    large = gates.validate("silver.transactions", bigger, [e.copy() for e in silver_expectations(
+        ENTITY, [SOURCE], SETTINGS.quality, REFERENCES, 21)], "s2")
+    assert (large.engine, large.rows, large.success) == ("spark", 21, True)
+    assert large.where() == "spark, 21 rows"
 
 
 PRELOAD = """
