@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import random
+import re
 from decimal import Decimal
 
 import pytest
@@ -14,8 +15,11 @@ from pyspark.sql import types as T
 
 from lakehouse.pii.card import is_luhn_valid, is_valid_pan, luhn_check_digit
 from lakehouse.pii.columns import (
+    _CANDIDATE_PATTERN,
     CARD_NUMBER_FOUND,
+    GROUPED_SCAN_PATTERN,
     LUHN_MAX_DIGITS,
+    SCAN_PATTERN,
     contains_pan,
     digits_only,
     keyed_token,
@@ -177,6 +181,27 @@ def test_contains_pan_finds_a_pan_in_text_but_not_in_hex_ids(spark):
         (None, False),
     ], "text string, expected boolean").withColumn("found", contains_pan(F.col("text")))
     assert_column_equality(df, "found", "expected")
+
+
+def test_the_cheap_first_pass_lets_every_card_number_through_and_few_hex_tokens():
+    """``contains_pan`` extracts only from text its candidate pattern matches: that pattern
+    must match wherever either scan pattern does (else a card number would go unseen), and
+    should not match digit runs glued to letters, as in hex tokens."""
+    rng = random.Random(7)
+    alphabet = "0123456789" * 4 + " -" * 3 + "abcdefXYZ;:"
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(8, 40)))
+             for _ in range(20_000)]
+    texts += [f"{PAN}", f"x {PAN}", f"{PAN[:4]} {PAN[4:8]} {PAN[8:12]} {PAN[12:]}",
+              f"{AMEX[:4]}-{AMEX[4:10]}-{AMEX[10:]}", f";{AMEX}"]
+    found = [t for t in texts if re.search(SCAN_PATTERN, t) or re.search(GROUPED_SCAN_PATTERN, t)]
+    assert len(found) > 500  # the random texts do hold numbers of both kinds
+    assert [t for t in found if not re.search(_CANDIDATE_PATTERN, t)] == []
+    tokens = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(2_000)]
+    glued = [t for t in tokens if re.search("[0-9]{11}", t)]
+    assert len(glued) > 100  # a digit run of 11 inside a token is common
+    # only a run at the token's start (after "card:") is still a candidate
+    assert [t for t in glued if re.search(_CANDIDATE_PATTERN, "card:" + t)] == \
+        [t for t in glued if re.match("[0-9]{11}", t)]
 
 
 SCAN_SCHEMA = T.StructType([

@@ -15,7 +15,7 @@ from lakehouse.io.delta import delta_io
 from lakehouse.io.lake import Lake, TableId
 from lakehouse.ops.tables import INGESTED_FILES, RUN_LOG
 from lakehouse.pii.columns import pan_hits
-from lakehouse.pipeline.bronze_to_silver import bronze_to_silver
+from lakehouse.pipeline.bronze_to_silver import BronzeToSilver, bronze_to_silver
 
 pytestmark = pytest.mark.integration
 
@@ -193,9 +193,10 @@ def test_corrected_file_merges_on_the_key(world, spark):
     assert f"{row.amount:.2f}" == rows[target][amt]
 
 
-def test_a_file_of_new_keys_is_appended_as_one_silver_file(world, spark):
+def test_a_file_of_new_keys_is_appended_as_one_silver_file(world, spark, monkeypatch):
     """A day's small batch of new transactions adds one file to Silver and rewrites none
-    (not one small file per shuffle partition)."""
+    (not one small file per shuffle partition); of Bronze, only the file its append added is
+    read."""
     import csv
     import io
 
@@ -212,6 +213,18 @@ def test_a_file_of_new_keys_is_appended_as_one_silver_file(world, spark):
     (landing / "new_keys.csv").write_text(buffer.getvalue())
     table = world["delta"].uri(TableId("silver", "transactions"))
     before = set(DeltaTable(table).file_uris())
+    bronze = world["delta"].uri(TableId("bronze", "transactions"))
+    bronze_before = {Path(u).name for u in DeltaTable(bronze).file_uris()}
+    assert len(bronze_before) >= 2
+    read: list[set[str]] = []
+    bronze_rows = BronzeToSilver._bronze_rows
+
+    def spy(self, *args):
+        rows = bronze_rows(self, *args)
+        read.append({Path(f).name for f in rows.inputFiles()})
+        return rows
+
+    monkeypatch.setattr(BronzeToSilver, "_bronze_rows", spy)
     # files read in at least as many partitions as a 4-core machine makes (tests run with one)
     spark.conf.set("spark.sql.files.minPartitionNum", "4")
     try:
@@ -225,6 +238,8 @@ def test_a_file_of_new_keys_is_appended_as_one_silver_file(world, spark):
     assert step.rows_inserted > 0 and step.rows_updated == 0
     after = set(DeltaTable(table).file_uris())
     assert before <= after and len(after - before) == 1
+    added = {Path(u).name for u in DeltaTable(bronze).file_uris()} - bronze_before
+    assert len(added) == 1 and read == [added]
 
 
 def test_full_refresh_rebuilds_the_same_silver(world, spark):

@@ -334,6 +334,9 @@ def test_a_small_batch_is_collected_once_with_only_the_columns_its_expectations_
     assert read == [c for c in frame.columns if c in read]
     table_only = [gxe.ExpectTableRowCountToEqual(value=20)]
     assert columns_read(table_only, frame.columns) == frame.columns[:1]
+    # a check of the batch's columns themselves sees all of them
+    schema = [gxe.ExpectTableColumnCountToEqual(value=len(frame.columns))]
+    assert columns_read(schema + expectations, frame.columns) == frame.columns
 
     gates = QualityGates(Lake.at(tmp_path / "lake"), in_memory_rows=20)
     small = gates.validate("silver.transactions", frame, expectations, "s1")
