@@ -22,11 +22,13 @@ SCAN_PATTERN = r"(?<![0-9A-Za-z])([0-9]{11,19})(?![0-9A-Za-z])"
 # Card numbers as people write them: 4-4-4-(1..7) or Amex 4-6-5, spaces or dashes between.
 GROUPED_SCAN_PATTERN = (r"(?<![0-9A-Za-z])([0-9]{4}(?:[ -][0-9]{4}){2}[ -][0-9]{1,7}"
                         r"|[0-9]{4}[ -][0-9]{6}[ -][0-9]{5})(?![0-9A-Za-z])")
-# What every match of the two patterns above contains (a superset, checked first). An unbroken
-# number starts where no letter or digit stands before it, as SCAN_PATTERN's does: without that,
-# a digit run inside a hex token or digest ("card:" customer keys) passed this check for about
-# one token in four and sent the row through both extracting passes for nothing.
-_CANDIDATE_PATTERN = r"(?<![0-9A-Za-z])[0-9]{11}|[0-9]{4}[ -][0-9]{4}"
+# What every match of the two patterns above contains (a superset, checked first): 11 digits,
+# or 4 digits, a space or dash and 4 more. Written with the 4 digits both start with taken out
+# front, which Java's regular expressions try once per position instead of once per branch: a
+# quarter less time to scan Silver's text than "[0-9]{11}|[0-9]{4}[ -][0-9]{4}", which matches
+# the same strings. (Requiring no letter or digit before the 11, as SCAN_PATTERN does, let
+# fewer hex tokens through but made the pass slower than it saved.)
+_CANDIDATE_PATTERN = r"[0-9]{4}(?:[0-9]{7}|[ -][0-9]{4})"
 # Digit runs masked in free text kept for operators (quarantine raw lines): 8-19 digits.
 _REDACT_PATTERN = r"(?<![0-9])[0-9]{4,15}([0-9]{4})(?![0-9])"
 

@@ -183,10 +183,10 @@ def test_contains_pan_finds_a_pan_in_text_but_not_in_hex_ids(spark):
     assert_column_equality(df, "found", "expected")
 
 
-def test_the_cheap_first_pass_lets_every_card_number_through_and_few_hex_tokens():
+def test_the_cheap_first_pass_lets_every_card_number_through():
     """``contains_pan`` extracts only from text its candidate pattern matches: that pattern
-    must match wherever either scan pattern does (else a card number would go unseen), and
-    should not match digit runs glued to letters, as in hex tokens."""
+    must match wherever either scan pattern does (else a card number would go unseen). It is
+    the plain "11 digits, or 4, a separator and 4" with the common prefix factored out."""
     rng = random.Random(7)
     alphabet = "0123456789" * 4 + " -" * 3 + "abcdefXYZ;:"
     texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(8, 40)))
@@ -196,12 +196,9 @@ def test_the_cheap_first_pass_lets_every_card_number_through_and_few_hex_tokens(
     found = [t for t in texts if re.search(SCAN_PATTERN, t) or re.search(GROUPED_SCAN_PATTERN, t)]
     assert len(found) > 500  # the random texts do hold numbers of both kinds
     assert [t for t in found if not re.search(_CANDIDATE_PATTERN, t)] == []
-    tokens = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(2_000)]
-    glued = [t for t in tokens if re.search("[0-9]{11}", t)]
-    assert len(glued) > 100  # a digit run of 11 inside a token is common
-    # only a run at the token's start (after "card:") is still a candidate
-    assert [t for t in glued if re.search(_CANDIDATE_PATTERN, "card:" + t)] == \
-        [t for t in glued if re.match("[0-9]{11}", t)]
+    plain = r"[0-9]{11}|[0-9]{4}[ -][0-9]{4}"
+    assert [bool(re.search(_CANDIDATE_PATTERN, t)) for t in texts] == \
+        [bool(re.search(plain, t)) for t in texts]
 
 
 SCAN_SCHEMA = T.StructType([
