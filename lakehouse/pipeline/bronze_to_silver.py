@@ -342,16 +342,14 @@ class BronzeToSilver:
         item.prepare_seconds = time.perf_counter() - started
         expectations = silver_expectations(entity, item.sources, self.settings.quality,
                                            self.references, item.totals[CLEAN])
+        batch_rows = sum(item.totals.values())
         item.gate = self.gates.validate(str(entity.table),
                                         with_gate_key(item.classified, entity.key),
-                                        expectations, self.run_id,
-                                        rows=sum(item.totals.values()))
+                                        expectations, self.run_id, rows=batch_rows)
         item.steps.append(StepTimer(self.run_id, f"gate.silver.{entity.name}",
                                     str(entity.table)).finish(
-            outcome="passed" if item.gate.success else "failed",
-            rows_in=sum(item.totals.values()), message=f"{len(item.gate.failures)} of "
-            f"{len(item.gate.results)} expectations failed ({item.gate.where()})",
-            duration_s=item.gate.seconds))
+            outcome="passed" if item.gate.success else "failed", rows_in=batch_rows,
+            message=item.gate.summary(), duration_s=item.gate.seconds))
 
     def _bronze_rows(self, table: TableId, batch: _SourceBatch,
                      committed: CommitResult | None) -> DataFrame:

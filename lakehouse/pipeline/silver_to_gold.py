@@ -185,8 +185,7 @@ class SilverToGold:
             results.append(gate)
             steps.append(StepTimer(run_id, f"gate.{table}", str(table)).finish(
                 outcome="passed" if gate.success else "failed", duration_s=gate.seconds,
-                message=f"{len(gate.failures)} of {len(gate.results)} expectations failed "
-                        f"({gate.where()})"))
+                message=gate.summary()))
         self.report.gates += results
         if all(g.success for g in results):
             metadata = {INPUTS_KEY: json.dumps(inputs, sort_keys=True),

@@ -99,6 +99,12 @@ class GateResult:
         """The engine, and the batch's rows when counted: ``pandas, 11,071 rows``."""
         return self.engine + (f", {self.rows:,} rows" if self.rows is not None else "")
 
+    def summary(self) -> str:
+        """What a gate's ``ops.run_log`` step says: ``0 of 18 expectations failed (pandas,
+        11,071 rows)``."""
+        return (f"{len(self.failures)} of {len(self.results)} expectations failed "
+                f"({self.where()})")
+
 
 def _in_memory(df: DataFrame, columns: list[str]) -> Any:
     """``columns`` of ``df`` as a pandas frame, in one Spark job (Arrow). Decimals become
