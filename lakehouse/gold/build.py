@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from pyspark.sql import DataFrame
@@ -12,6 +12,7 @@ from lakehouse.gold.customers import (
     card_owners,
     customer_monthly_spend,
     customer_summary,
+    earlier_by_customer,
     update_customer_monthly_spend,
     update_customer_summary,
     with_customer_key,
@@ -74,19 +75,31 @@ def build_gold(silver: SilverSnapshot, as_of: date,
     }
 
 
+def earlier_customers(silver: SilverSnapshot, current: dict[TableId, DataFrame],
+                      new_enriched: DataFrame, earlier: DataFrame) -> DataFrame:
+    """``earlier_by_customer``: one pass over ``earlier``, the Silver transactions ``current``
+    was built from (the snapshot without the new rows), for ``update_gold`` and for the gates
+    (``silver_per_customer``)."""
+    return earlier_by_customer(new_enriched,
+                               keyed_transactions(replace(silver, transactions=earlier)),
+                               current[CUSTOMER_SUMMARY])
+
+
 def update_gold(silver: SilverSnapshot, current: dict[TableId, DataFrame],
-                new_enriched: DataFrame, as_of: date) -> dict[TableId, DataFrame]:
+                new_enriched: DataFrame, earlier: DataFrame,
+                as_of: date) -> dict[TableId, DataFrame]:
     """Every Gold table after transactions were appended to Silver, equal to ``build_gold`` of
     the whole snapshot. ``current``: the Gold tables as built from the snapshot without the new
-    rows; ``new_enriched``: the new rows' ``enriched_transactions``; master data, loans and
-    reward rules unchanged since ``current``, and ``as_of`` in the same year as its.
+    rows; ``new_enriched``: the new rows' ``enriched_transactions``; ``earlier``: their
+    ``earlier_customers``; master data, loans and reward rules unchanged since ``current``, and
+    ``as_of`` in the same year as its.
 
     Every table adds the new rows' aggregates to its rows (``update_customer_summary`` says
     how customer rows are updated); nothing is recomputed from the whole snapshot."""
     return {
         CUSTOMER_SUMMARY: update_customer_summary(
-            current[CUSTOMER_SUMMARY], new_enriched, keyed_transactions(silver),
-            current[CUSTOMER_MONTHLY_SPEND], silver.customers, F.lit(as_of)),
+            current[CUSTOMER_SUMMARY], new_enriched, earlier, current[CUSTOMER_MONTHLY_SPEND],
+            silver.customers, F.lit(as_of)),
         CUSTOMER_MONTHLY_SPEND: update_customer_monthly_spend(current[CUSTOMER_MONTHLY_SPEND],
                                                               new_enriched),
         FRAUD_DAILY: update_fraud_daily(current[FRAUD_DAILY], new_enriched),

@@ -210,23 +210,25 @@ def update_customer_monthly_spend(current: DataFrame, new_transactions: DataFram
 
 
 def update_customer_summary(current: DataFrame, new_transactions: DataFrame,
-                            transactions: DataFrame, current_monthly: DataFrame,
+                            earlier: DataFrame, current_monthly: DataFrame,
                             customers: DataFrame, as_of: Column) -> DataFrame:
     """``current`` after new transactions, equal to ``customer_summary`` of the whole snapshot.
 
     ``new_transactions``: the new rows (with ``customer_key`` and ``reward_points``);
-    ``transactions``: every row of the snapshot, new ones included, with ``customer_key``;
+    ``earlier``: ``earlier_by_customer`` of the new rows, the rows ``current`` was built from
+    (the snapshot without the new rows) and ``current``;
     ``current_monthly``: ``customer_monthly_spend`` as built with ``current``. Master data and
     loans must be the ones ``current`` was built from, and ``as_of`` in the same year (age bands).
 
     The customers with new rows get their new rows' aggregates added to their row: counts and
     sums add up, first and last timestamps widen, the average is recomputed from the new sum
-    and count as Spark's ``avg`` computes it. What cannot be added is looked up narrowly: the
-    distinct counts (cards, active days, merchants) grow by the new rows' pairs that no earlier
-    row has, the top category comes from the monthly spend plus the new rows, and the latest
-    transaction's profile (birth year and state, used where the master data has none) from the
-    new rows and the rows at the earlier latest timestamp. Every other row is kept, and
-    everyone's recency and segment are ranked again."""
+    and count as Spark's ``avg`` computes it. What cannot be added is looked up: the distinct
+    counts (cards, active days, merchants) grow by the new rows' values that no earlier row of
+    the customer has, and the latest transaction's profile (birth year and state, used where
+    the master data has none) comes from the new rows and the earlier rows at the earlier
+    latest timestamp - both from ``earlier``. The top category comes from the monthly spend
+    plus the new rows. Every other row is kept, and everyone's recency and segment are ranked
+    again."""
     new = new_transactions
     touched = new.select("customer_key").distinct()
     batch = new.groupBy("customer_key").agg(
@@ -252,9 +254,9 @@ def update_customer_summary(current: DataFrame, new_transactions: DataFrame,
     # Every frame joined to the batch has a row per customer with new rows at most (a day's
     # batch is small): broadcast, so that the batch is not shuffled once per lookup.
     lookups = [before.select("customer_key", *(F.col(c).alias(f"_old_{c}") for c in old)),
-               _first_seen(new, transactions, touched),
-               _top_category_after(current_monthly, new, touched),
-               _latest_profile(new, transactions, before), master]
+               earlier.where(F.col(LOOKUP_COLUMNS[0]).isNotNull())
+               .select("customer_key", *LOOKUP_COLUMNS),
+               _top_category_after(current_monthly, new, before), master]
     joined = batch
     for lookup in lookups:
         joined = joined.join(F.broadcast(lookup), "customer_key", "left")
@@ -301,54 +303,82 @@ def _spark_avg(total: Column, count: Column) -> Column:
             .cast("decimal(16,6)").cast(MONEY))
 
 
-# the distinct counts of customer_rows, by the column whose distinct values they count
-_DISTINCT = {"card_token": "_new_cards", "trans_date": "_new_days", "merchant": "_new_merchants"}
+# the distinct counts of customer_rows: the column whose distinct values each counts, the
+# set of the new rows' values (per customer) and how many of them are new
+_DISTINCT = {"card_token": ("_cards", "_new_cards"), "trans_date": ("_days", "_new_days"),
+             "merchant": ("_merchants", "_new_merchants")}
+# what earlier_by_customer says about the customers with new rows (update_customer_summary)
+LOOKUP_COLUMNS = ("_new_cards", "_new_days", "_new_merchants", "_txn_birth_year", "_txn_state")
 
 
-def _pairs(df: DataFrame) -> DataFrame:
-    """(customer_key, column, value) for each of a row's ``_DISTINCT`` values (nulls left
-    out): the three distinct counts looked up in one pass."""
-    values = F.array(*(F.struct(F.lit(c).alias("_column"), F.col(c).cast("string")
-                                .alias("_value")) for c in _DISTINCT))
-    return (df.select("customer_key", F.inline(values))
-            .where(F.col("_value").isNotNull()))
+def earlier_by_customer(new: DataFrame, earlier: DataFrame, current: DataFrame) -> DataFrame:
+    """One pass over the earlier rows (``earlier``, with ``customer_key``), per customer:
 
+    - ``silver_txn_count`` and ``silver_total_spend`` of their earlier rows, for every customer
+      with any (straight from Silver, for the gates to reconcile with: ``silver_per_customer``
+      adds the new rows');
+    - for each customer with new rows (``new``), the ``LOOKUP_COLUMNS``: how many of the new
+      rows' cards, days and merchants no earlier row of theirs has (``_new_cards``, ...), and
+      the birth year and state of their latest transaction (``customer_rows``' profile) among
+      the new rows and the earlier rows at their earlier latest timestamp (the ``last_txn_ts``
+      of ``current``, the summary before the new rows).
 
-def _first_seen(new: DataFrame, transactions: DataFrame, touched: DataFrame) -> DataFrame:
-    """Per customer with new rows (``touched``): how many of the new rows' cards, days and
-    merchants no earlier row of theirs has. A pair is new when all of its rows in the snapshot
-    are new."""
-    pair = ["customer_key", "_column", "_value"]
-    in_new = _pairs(new).groupBy(*pair).agg(F.count("*").alias("_in_new"))
-    in_all = (_pairs(transactions.join(F.broadcast(touched), "customer_key", "left_semi"))
-              .join(F.broadcast(in_new), pair)
-              .groupBy(*pair, "_in_new").agg(F.count("*").alias("_in_all")))
-    return (in_all.where(F.col("_in_new") == F.col("_in_all"))
-            .groupBy("customer_key")
-            .agg(*(F.count_if(F.col("_column") == column).alias(name)
-                   for column, name in _DISTINCT.items())))
+    Each earlier row is compared with its customer's sets of new values (a broadcast row per
+    customer with new rows): which value of each set it holds, by position, and whether it is
+    at the latest timestamp. A plain hash aggregate on those leaves about one row per customer
+    and card before the sets are counted. (Done as three passes - pairs of customer and value
+    for the distinct counts, the profile, the gates' totals - this cost three scans of Silver,
+    each earlier row becoming three pairs of strings in the first.)"""
+    # a transaction's id decides between rows at the same time, as in customer_rows' max_by
+    latest = F.struct("trans_ts", "trans_id", "birth_year", "state")
+    sets = new.groupBy("customer_key").agg(
+        *(F.collect_set(column).alias(values) for column, (values, _) in _DISTINCT.items()),
+        F.max(latest).alias("_new_latest"))
+    wanted = (sets.drop("_new_latest")
+              .join(current.select("customer_key", F.col("last_txn_ts").alias("_last_ts")),
+                    "customer_key", "left"))
+    seen = {f"_seen{values}": F.expr(f"nullif(array_position({values}, {column}), 0)")
+            for column, (values, _) in _DISTINCT.items()}
+    found = (earlier.join(F.broadcast(wanted), "customer_key", "left")
+             .select("customer_key", "amount", *(c.alias(n) for n, c in seen.items()),
+                     F.when(F.col("trans_ts") == F.col("_last_ts"), latest).alias("_at_latest"))
+             .groupBy("customer_key", *seen, "_at_latest")
+             .agg(F.count("*").alias("_rows"), F.sum("amount").alias("_spend"))
+             .groupBy("customer_key")
+             .agg(F.sum("_rows").alias("silver_txn_count"),
+                  F.sum("_spend").alias("silver_total_spend"),
+                  *(F.size(F.collect_set(n)).alias(n) for n in seen),
+                  F.max("_at_latest").alias("_at_latest")))
+    touched = F.col("_new_latest").isNotNull()
+    profile = F.greatest("_new_latest", "_at_latest")
+    return sets.join(found, "customer_key", "full").select(
+        "customer_key", "silver_txn_count", "silver_total_spend",
+        *(F.when(touched, F.size(values) - F.coalesce(f"_seen{values}", F.lit(0))).alias(name)
+          for values, name in _DISTINCT.values()),
+        F.when(touched, profile["birth_year"]).alias("_txn_birth_year"),
+        F.when(touched, profile["state"]).alias("_txn_state"))
 
 
 def _top_category_after(current_monthly: DataFrame, new: DataFrame,
-                        touched: DataFrame) -> DataFrame:
-    """``_top_category`` of the customers with new rows, from the monthly spend they had
-    (exact sums of amounts) and the new rows."""
-    spent = (current_monthly.join(F.broadcast(touched), "customer_key", "left_semi")
+                        before: DataFrame) -> DataFrame:
+    """``_top_category`` of the customers with new rows, from their spend per category in the
+    monthly spend (exact sums of amounts) plus the new rows.
+
+    Only the categories the new rows add to, and the customer's earlier top category (from
+    ``before``, their rows of the current summary), are read: a category without new spend
+    spent at most what the earlier top did, and on equal spend comes after it by name, so it
+    cannot overtake while new spend only adds. A customer with a negative new amount (a
+    refund, if the Silver rules allow one) has every category read."""
+    candidates = (new.select("customer_key", "category", (F.col("amount") < 0).alias("_all"))
+                  .unionByName(before.where(F.col("top_category").isNotNull())
+                               .select("customer_key", F.col("top_category").alias("category"),
+                                       F.lit(False).alias("_all")))
+                  .groupBy("customer_key", "category").agg(F.max("_all").alias("_all"))
+                  .select(*(F.col(c).alias(f"_wanted{c}") for c in
+                            ("customer_key", "category", "_all"))))
+    read = (F.col("customer_key") == F.col("_wantedcustomer_key")) & (
+        F.col("_wanted_all") | F.col("category").eqNullSafe(F.col("_wantedcategory")))
+    spent = (current_monthly.join(F.broadcast(candidates), read, "left_semi")
              .select("customer_key", "category", F.col("spend").alias("amount"))
              .unionByName(new.select("customer_key", "category", "amount")))
     return _top_category(spent)
-
-
-def _latest_profile(new: DataFrame, transactions: DataFrame, before: DataFrame) -> DataFrame:
-    """Birth year and state of each customer's latest transaction (``customer_rows``' profile),
-    among the new rows and the rows at the customer's earlier latest timestamp."""
-    latest_before = (before.select("customer_key", F.col("last_txn_ts").alias("trans_ts"))
-                     .where(F.col("trans_ts").isNotNull()))
-    columns = ("customer_key", "trans_ts", "trans_id", "birth_year", "state")
-    candidates = (transactions.join(F.broadcast(latest_before), ["customer_key", "trans_ts"],
-                                    "left_semi")
-                  .select(*columns).unionByName(new.select(*columns)))
-    latest = F.struct("trans_ts", "trans_id")
-    return candidates.groupBy("customer_key").agg(
-        F.max_by("birth_year", latest).alias("_txn_birth_year"),
-        F.max_by("state", latest).alias("_txn_state"))

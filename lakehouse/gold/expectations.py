@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from lakehouse.gold.additive import add_up
 from lakehouse.gold.build import (
     CUSTOMER_MONTHLY_SPEND,
     CUSTOMER_SUMMARY,
@@ -25,12 +26,19 @@ from lakehouse.pii.columns import CARD_NUMBER_FOUND, with_card_number_flag
 from lakehouse.quality.keys import keys_unique, with_gate_key
 
 
-def silver_per_customer(transactions: DataFrame) -> DataFrame:
+def silver_per_customer(transactions: DataFrame, earlier: DataFrame | None = None) -> DataFrame:
     """Transactions and spend per customer, straight from Silver (``transactions`` with their
-    ``customer_key``): what the Gold gates reconcile with (small: one row per customer)."""
-    return transactions.groupBy("customer_key").agg(
+    ``customer_key``): what the Gold gates reconcile with (small: one row per customer).
+    ``earlier``: the same figures of the rows before ``transactions`` (``earlier_by_customer``
+    counts them in the pass an incremental build makes anyway), added in."""
+    figures = transactions.groupBy("customer_key").agg(
         F.count("*").alias("silver_txn_count"),
         F.sum("amount").alias("silver_total_spend"))
+    if earlier is None:
+        return figures
+    sums = {c: figures.schema[c].dataType for c in ("silver_txn_count", "silver_total_spend")}
+    return add_up(earlier.where(F.col("silver_txn_count").isNotNull()), figures,
+                  ["customer_key"], sums)
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,8 @@ from lakehouse.gold.build import (
     SILVER_INPUTS,
     SilverSnapshot,
     build_gold,
+    earlier_customers,
     enriched_transactions,
-    keyed_transactions,
     update_gold,
 )
 from lakehouse.gold.expectations import SilverTotals, gold_gates, silver_per_customer
@@ -67,7 +67,7 @@ class Built(NamedTuple):
 
     build: str  # "full" or "incremental"
     as_of: date | None  # the reference day (None when Silver has no transactions)
-    keyed: DataFrame  # the whole snapshot's transactions with customer_key, to reconcile with
+    per_customer: DataFrame  # silver_per_customer of the whole snapshot, to reconcile with
     gold: dict[TableId, DataFrame]
 
 
@@ -147,9 +147,13 @@ class SilverToGold:
         self.progress(f"gold: updating with the transactions appended to {tx} since "
                       f"v{last.inputs[tx]} (now v{inputs[tx]}); everything else unchanged")
         current = {t: self.delta.read(t) for t in GOLD_TABLES}
+        # one pass over the rows the last build read, for the update and for the gates
+        earlier = self.delta.stage(earlier_customers(
+            silver, current, new, self.delta.read(TRANSACTIONS, version=last.inputs[tx])),
+            run_id, "gold-earlier")
         gold = {t: self.delta.stage(df, run_id, f"gold-{t.name}")
-                for t, df in update_gold(silver, current, new, as_of).items()}
-        return Built("incremental", as_of, keyed_transactions(silver), gold)
+                for t, df in update_gold(silver, current, new, earlier, as_of).items()}
+        return Built("incremental", as_of, silver_per_customer(new, earlier), gold)
 
     def _rebuild(self, silver: SilverSnapshot, inputs: dict[str, Any]) -> Built:
         run_id = self.report.run_id
@@ -159,7 +163,7 @@ class SilverToGold:
         as_of = enriched.agg(F.max("trans_date")).collect()[0][0]
         gold = {t: self.delta.stage(df, run_id, f"gold-{t.name}")
                 for t, df in build_gold(silver, as_of, enriched).items()}
-        return Built("full", as_of, enriched, gold)
+        return Built("full", as_of, silver_per_customer(enriched), gold)
 
     def _publish(self, silver: SilverSnapshot, inputs: dict[str, Any], last: LastBuild | None,
                  appended: DataFrame | None) -> None:
@@ -172,9 +176,9 @@ class SilverToGold:
             built = self._update(silver, inputs, last, appended)
         if built is None:
             built = self._rebuild(silver, inputs)
-        build, as_of, keyed, gold = built
+        build, as_of, per_silver, gold = built
         # what the gates reconcile with, from the whole Silver snapshot in either case
-        per_customer = self.delta.stage(silver_per_customer(keyed), run_id, "gate-silver")
+        per_customer = self.delta.stage(per_silver, run_id, "gate-silver")
         totals = SilverTotals.of(per_customer, silver.customers, silver.loans)
         results, steps = [], []
         for table, (frame, expectations, rows) in gold_gates(gold, per_customer,

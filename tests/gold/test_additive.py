@@ -26,3 +26,17 @@ def test_sums_are_added_per_key_and_a_null_key_is_one_group(spark):
         ("d2", "TX", 5, Decimal("0.01")), ("d3", "OR", 1, Decimal("7.00"))],
         "day string, state string, n long, spend decimal(18,2)")
     assert_df_equality(result, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_a_batch_of_the_same_lineage_adds_only_to_its_own_keys(spark):
+    # the batch's keys are columns of the very frame added to: the join must still tell the
+    # two sides apart (an ambiguous condition would match every row, or none)
+    current = spark.createDataFrame([
+        ("d1", "TX", 2, Decimal("10.00"), "x"), ("d2", None, 5, Decimal("0.01"), "x")], SCHEMA)
+    batch = current.where("day = 'd2'")
+    result = add_up(current, batch, ["day", "state"],
+                    {"n": T.LongType(), "spend": T.DecimalType(18, 2)})
+    expected = spark.createDataFrame([
+        ("d1", "TX", 2, Decimal("10.00")), ("d2", None, 10, Decimal("0.02"))],
+        "day string, state string, n long, spend decimal(18,2)")
+    assert_df_equality(result, expected, ignore_row_order=True, ignore_nullable=True)
