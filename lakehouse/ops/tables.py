@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
+from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 from lakehouse.io.lake import TableId
@@ -74,7 +74,6 @@ INGESTED_FILES_SCHEMA = _schema(IngestedFile)
 RUN_LOG_SCHEMA = _schema(RunStep)
 
 
-def to_frame(spark: SparkSession, rows: Sequence[IngestedFile | RunStep],
-             schema: T.StructType) -> DataFrame:
-    # a run's few records make one file, not one per core
-    return spark.createDataFrame([tuple(asdict(r).values()) for r in rows], schema).coalesce(1)
+def records(rows: Sequence[IngestedFile | RunStep]) -> list[tuple[Any, ...]]:
+    """Rows as tuples in their table's column order (``DeltaIO.append_records``)."""
+    return [tuple(asdict(r).values()) for r in rows]

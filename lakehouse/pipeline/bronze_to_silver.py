@@ -41,7 +41,13 @@ from lakehouse.pii.columns import keyed_token, with_card_number_flag
 from lakehouse.pii.keys import resolve_token_key
 from lakehouse.pipeline.faults import fault_point
 from lakehouse.pipeline.run import Progress, RunReport, StepTimer, lake_lock, new_run_id
-from lakehouse.quality.gates import DQ_RESULTS, GateResult, QualityGates, results_frame
+from lakehouse.quality.gates import (
+    DQ_RESULTS,
+    DQ_RESULTS_SCHEMA,
+    GateResult,
+    QualityGates,
+    results_records,
+)
 from lakehouse.quality.keys import with_gate_key
 from lakehouse.reference import load_reference_values
 from lakehouse.runtime.spark import get_spark
@@ -76,20 +82,19 @@ class _Manifest:
     def load(cls, delta: DeltaIO) -> _Manifest:
         if not delta.exists(ops.INGESTED_FILES):
             return cls.empty()
-        rows = (delta.read(ops.INGESTED_FILES).where(F.col("content_hash").isNotNull())
-                .select("source", "path", "size", "modified_at", "content_hash", "outcome",
-                        "run_id", "ingested_at").collect())
-        settled = [r for r in rows if r.outcome in ops.SETTLED]
-        hashes = frozenset(r.content_hash for r in settled)
+        rows = [r for r in delta.read_records(ops.INGESTED_FILES, (
+            "source", "path", "size", "modified_at", "content_hash", "outcome", "run_id",
+            "ingested_at")) if r["content_hash"] is not None]
+        settled = [r for r in rows if r["outcome"] in ops.SETTLED]
+        hashes = frozenset(r["content_hash"] for r in settled)
         blocked: dict[str, str] = {}
-        for r in sorted(rows, key=lambda r: r.ingested_at):
-            if r.outcome == ops.BLOCKED and r.content_hash not in hashes:
-                blocked[r.content_hash] = r.run_id
+        for r in sorted(rows, key=lambda r: r["ingested_at"]):
+            if r["outcome"] == ops.BLOCKED and r["content_hash"] not in hashes:
+                blocked[r["content_hash"]] = r["run_id"]
         runs: dict[str, set[str]] = defaultdict(set)
         for r in rows:
-            runs[r.source].add(r.run_id)
-        # PySpark returns naive local-time datetimes; .timestamp() reads them the same way.
-        return cls(frozenset((r.path, r.size, int(r.modified_at.timestamp() * 1000))
+            runs[r["source"]].add(r["run_id"])
+        return cls(frozenset((r["path"], r["size"], int(r["modified_at"].timestamp() * 1000))
                              for r in settled), hashes, blocked,
                    {source: frozenset(ids) for source, ids in runs.items()})
 
@@ -263,8 +268,9 @@ class BronzeToSilver:
             self.lake.clear_staging(self.run_id)
         self.report.gates = [item.gate for item in work if item.gate is not None]
         if self.report.gates:
-            self.delta.write(results_frame(self.spark, self.run_id, self.report.gates),
-                             DQ_RESULTS, run_id=self.run_id, step="ops")
+            self.delta.append_records(results_records(self.run_id, self.report.gates),
+                                      DQ_RESULTS_SCHEMA, DQ_RESULTS, run_id=self.run_id,
+                                      step="ops")
             self.report.docs_path = self.gates.render_docs()
         return self.report
 
@@ -478,11 +484,11 @@ class BronzeToSilver:
 
     def _record(self, files: list[ops.IngestedFile], steps: list[ops.RunStep]) -> None:
         if files:
-            self.delta.write(ops.to_frame(self.spark, files, ops.INGESTED_FILES_SCHEMA),
-                             ops.INGESTED_FILES, run_id=self.run_id, step="ops")
+            self.delta.append_records(ops.records(files), ops.INGESTED_FILES_SCHEMA,
+                                      ops.INGESTED_FILES, run_id=self.run_id, step="ops")
         if steps:
-            self.delta.write(ops.to_frame(self.spark, steps, ops.RUN_LOG_SCHEMA), ops.RUN_LOG,
-                             run_id=self.run_id, step="ops")
+            self.delta.append_records(ops.records(steps), ops.RUN_LOG_SCHEMA, ops.RUN_LOG,
+                                      run_id=self.run_id, step="ops")
         self.report.files += files
         self.report.steps += steps
 

@@ -44,7 +44,7 @@ from lakehouse.io.lake import TableId
 from lakehouse.ops import tables as ops
 from lakehouse.pipeline.faults import fault_point
 from lakehouse.pipeline.run import Progress, RunReport, StepTimer, lake_lock, new_run_id
-from lakehouse.quality.gates import DQ_RESULTS, QualityGates, results_frame
+from lakehouse.quality.gates import DQ_RESULTS, DQ_RESULTS_SCHEMA, QualityGates, results_records
 from lakehouse.runtime.spark import get_spark
 
 INPUTS_KEY = "inputs"  # commit metadata: what the build read (Silver versions, rules digest)
@@ -206,10 +206,10 @@ class SilverToGold:
             steps.append(timer.finish(outcome="blocked", message="a Gold quality gate failed; "
                                       "every Gold table keeps its previous version"))
             self.progress("gold: not published (quality gate)")
-        self.delta.write(results_frame(self.spark, run_id, results), DQ_RESULTS,
-                         run_id=run_id, step="ops")
-        self.delta.write(ops.to_frame(self.spark, steps, ops.RUN_LOG_SCHEMA), ops.RUN_LOG,
-                         run_id=run_id, step="ops")
+        self.delta.append_records(results_records(run_id, results), DQ_RESULTS_SCHEMA,
+                                  DQ_RESULTS, run_id=run_id, step="ops")
+        self.delta.append_records(ops.records(steps), ops.RUN_LOG_SCHEMA, ops.RUN_LOG,
+                                  run_id=run_id, step="ops")
         self.report.steps += steps
         self.report.docs_path = self.gates.render_docs()
 

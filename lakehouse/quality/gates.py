@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
 from lakehouse.config import Settings
@@ -364,9 +364,9 @@ def _limit_docs_index(context: Any) -> None:
         context.variables.save()
 
 
-def results_frame(spark: SparkSession, run_id: str, gates: list[GateResult]) -> DataFrame:
+def results_records(run_id: str, gates: list[GateResult]) -> list[tuple[Any, ...]]:
+    """The rows of ``ops.dq_results`` (``DQ_RESULTS_SCHEMA``) for a run's gates."""
     now = datetime.now(UTC)
-    rows = [(run_id, r.table, r.expectation, r.column, r.success, r.observed,
+    return [(run_id, r.table, r.expectation, r.column, r.success, r.observed,
              r.unexpected_count, r.unexpected_percent, r.element_count, now)
             for g in gates for r in g.results]
-    return spark.createDataFrame(rows, DQ_RESULTS_SCHEMA).coalesce(1)  # one file per run

@@ -264,3 +264,49 @@ def test_card_tokens_stay_dictionary_encoded(spark, delta, lake):
         for group in range(meta.num_row_groups):
             encodings = meta.row_group(group).column(0).encodings
             assert "PLAIN" not in encodings, (path.name, encodings)
+
+
+RECORDS = T.StructType([
+    T.StructField("run_id", T.StringType()),
+    T.StructField("at", T.TimestampType()),
+    T.StructField("seconds", T.DoubleType()),
+    T.StructField("rows", T.LongType()),
+    T.StructField("ok", T.BooleanType()),
+    T.StructField("note", T.StringType()),
+])
+UTC_NOON = dt.datetime(2024, 3, 1, 12, 0, tzinfo=dt.UTC)
+
+
+def test_records_are_appended_without_spark_and_read_back_as_spark_wrote_them(spark, delta):
+    table = TableId("ops", "things")
+    first = delta.append_records([("r1", UTC_NOON, 1.5, 10, True, None)], RECORDS, table,
+                                 run_id="r1", step="ops")
+    # the table exists now: the next records are written by delta-rs, not by a Spark job
+    jobs = spark.sparkContext.statusTracker().getJobIdsForGroup()
+    second = delta.append_records(
+        [("r2", UTC_NOON.replace(tzinfo=None).astimezone(), 0.25, 3, False, "naive, local"),
+         ("r2", UTC_NOON + dt.timedelta(hours=1), 2.0, 0, None, "ünïcode")],
+        RECORDS, table, run_id="r2", step="ops")
+    assert spark.sparkContext.statusTracker().getJobIdsForGroup() == jobs
+    assert (first.version, second.version, second.rows, second.files) == (0, 1, 2, 1)
+    assert delta.history(table, 1)[0].metadata == {"lakehouse.run_id": "r2",
+                                                   "lakehouse.step": "ops"}
+    records = sorted(delta.read_records(table, RECORDS.fieldNames()),
+                     key=lambda r: (r["run_id"], r["at"]))
+    assert [(r["run_id"], r["at"], r["seconds"], r["rows"], r["ok"], r["note"])
+            for r in records] == [
+        ("r1", UTC_NOON, 1.5, 10, True, None), ("r2", UTC_NOON, 0.25, 3, False, "naive, local"),
+        ("r2", UTC_NOON + dt.timedelta(hours=1), 2.0, 0, None, "ünïcode")]
+    # Spark reads the delta-rs file as it reads its own: the same instants
+    seen = {r.note: r.at for r in delta.read(table).collect()}
+    assert seen["naive, local"] == seen[None] == UTC_NOON.astimezone().replace(tzinfo=None)
+    assert delta.append_records([], RECORDS, table).version is None, "nothing to append"
+
+
+def test_records_of_another_shape_are_a_clear_error(spark, delta):
+    table = TableId("ops", "things")
+    delta.append_records([("r1", UTC_NOON, 1.5, 10, True, None)], RECORDS, table)
+    narrower = T.StructType(RECORDS.fields[:-1])
+    with pytest.raises(SchemaMismatchError, match="missing \\['note'\\]"):
+        delta.append_records([("r1", UTC_NOON, 1.5, 10, True)], narrower, table)
+    assert delta.version(table) == 0

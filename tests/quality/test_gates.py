@@ -30,7 +30,7 @@ from lakehouse.io.lake import Lake
 from lakehouse.pii.card import luhn_check_digit
 from lakehouse.pii.columns import with_card_number_flag
 from lakehouse.quality import gates as gates_module
-from lakehouse.quality.gates import DQ_RESULTS_SCHEMA, QualityGates, columns_read, results_frame
+from lakehouse.quality.gates import DQ_RESULTS_SCHEMA, QualityGates, columns_read, results_records
 from lakehouse.quality.keys import GATE_KEY, keys_unique, with_gate_key
 from lakehouse.reference import load_reference_values
 from lakehouse.silver import ENTITIES
@@ -121,8 +121,7 @@ def test_a_clean_batch_passes_and_results_are_recorded(spark, gates):
     gate = gates.validate("silver.transactions", classified(spark, GOOD), expectations, "r1")
     assert gate.success, [f.describe() for f in gate.failures]
     assert len(gate.results) == len(expectations) >= 15
-    frame = results_frame(spark, "r1", [gate])
-    assert frame.schema == DQ_RESULTS_SCHEMA
+    frame = spark.createDataFrame(results_records("r1", [gate]), DQ_RESULTS_SCHEMA)
     assert frame.count() == len(expectations)
     assert Path(gates.render_docs()).exists()
 
