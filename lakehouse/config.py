@@ -194,6 +194,9 @@ class SparkSettings(_Frozen):
     master: str = "local[2]"
     shuffle_partitions: int = 4
     driver_memory: str = "2g"
+    # Spark jobs a step may run at once where its frames do not depend on each other (Gold's
+    # tables and the gates' Silver figures): a job's idle cores go to the others' tasks
+    concurrent_jobs: int = Field(default=2, ge=1)
     extra: dict[str, str] = {}
 
 

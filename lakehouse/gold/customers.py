@@ -374,10 +374,11 @@ def _top_category_after(current_monthly: DataFrame, new: DataFrame,
                                .select("customer_key", F.col("top_category").alias("category"),
                                        F.lit(False).alias("_all")))
                   .groupBy("customer_key", "category").agg(F.max("_all").alias("_all"))
-                  .select(*(F.col(c).alias(f"_wanted{c}") for c in
-                            ("customer_key", "category", "_all"))))
-    read = (F.col("customer_key") == F.col("_wantedcustomer_key")) & (
-        F.col("_wanted_all") | F.col("category").eqNullSafe(F.col("_wantedcategory")))
+                  .select(F.col("customer_key").alias("_want_key"),
+                          F.col("category").alias("_want_category"),
+                          F.col("_all").alias("_want_all")))
+    read = (F.col("customer_key") == F.col("_want_key")) & (
+        F.col("_want_all") | F.col("category").eqNullSafe(F.col("_want_category")))
     spent = (current_monthly.join(F.broadcast(candidates), read, "left_semi")
              .select("customer_key", "category", F.col("spend").alias("amount"))
              .unionByName(new.select("customer_key", "category", "amount")))

@@ -18,6 +18,7 @@ import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -145,6 +146,20 @@ class DeltaIO(ABC):
         bounded by the heap) or planning its long lineage again for every query (which cost
         most of a small batch's gate time)."""
         return self._read_scratch(self._write_scratch(df, run_id, label), df)
+
+    def stage_all(self, frames: Mapping[str, DataFrame], run_id: str,
+                  concurrency: int = 1) -> dict[str, DataFrame]:
+        """``stage`` of each frame (keyed by its label), ``concurrency`` at a time. Frames that
+        do not read each other are computed faster together: Spark gives the cores one job
+        leaves idle (its single-task stages, the driver's planning and commits between its
+        stages) to the other's tasks."""
+        if concurrency <= 1 or len(frames) <= 1:
+            return {label: self.stage(df, run_id, label) for label, df in frames.items()}
+        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="stage") as pool:
+            futures = {label: pool.submit(self.stage, df, run_id, label)
+                       for label, df in frames.items()}
+        # every job has ended here (leaving the pool waits); the first failure is raised
+        return {label: future.result() for label, future in futures.items()}
 
     def _write_scratch(self, df: DataFrame, run_id: str, label: str) -> str:
         """``df`` written once as Parquet into a new scratch folder of the run; its URI."""

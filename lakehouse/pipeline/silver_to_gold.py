@@ -147,13 +147,15 @@ class SilverToGold:
         self.progress(f"gold: updating with the transactions appended to {tx} since "
                       f"v{last.inputs[tx]} (now v{inputs[tx]}); everything else unchanged")
         current = {t: self.delta.read(t) for t in GOLD_TABLES}
-        # one pass over the rows the last build read, for the update and for the gates
+        # One pass over the rows the last build read, for the update and for the gates. In a
+        # task per core rather than per file: each task's partial aggregate then has a row per
+        # customer, not a few rows each to shuffle (4 M rows: 1.2 M rows shuffled -> 0.3 M).
+        rows = self.delta.read(TRANSACTIONS, version=last.inputs[tx])
         earlier = self.delta.stage(earlier_customers(
-            silver, current, new, self.delta.read(TRANSACTIONS, version=last.inputs[tx])),
+            silver, current, new, rows.coalesce(self.spark.sparkContext.defaultParallelism)),
             run_id, "gold-earlier")
-        gold = {t: self.delta.stage(df, run_id, f"gold-{t.name}")
-                for t, df in update_gold(silver, current, new, earlier, as_of).items()}
-        return Built("incremental", as_of, silver_per_customer(new, earlier), gold)
+        return Built("incremental", as_of, silver_per_customer(new, earlier),
+                     update_gold(silver, current, new, earlier, as_of))
 
     def _rebuild(self, silver: SilverSnapshot, inputs: dict[str, Any]) -> Built:
         run_id = self.report.run_id
@@ -161,24 +163,27 @@ class SilverToGold:
             f"{t}@v{inputs[str(t)]}" for t in SILVER_INPUTS))
         enriched = self.delta.stage(enriched_transactions(silver), run_id, "gold-enriched")
         as_of = enriched.agg(F.max("trans_date")).collect()[0][0]
-        gold = {t: self.delta.stage(df, run_id, f"gold-{t.name}")
-                for t, df in build_gold(silver, as_of, enriched).items()}
-        return Built("full", as_of, silver_per_customer(enriched), gold)
+        return Built("full", as_of, silver_per_customer(enriched),
+                     build_gold(silver, as_of, enriched))
 
     def _publish(self, silver: SilverSnapshot, inputs: dict[str, Any], last: LastBuild | None,
                  appended: DataFrame | None) -> None:
         run_id = self.report.run_id
         timer = StepTimer(run_id, "gold.build", "gold.*")
-        # Each frame is computed once into the run's scratch folder and read back from there
-        # by the gates and the writes (so the gates' time is the gates' own).
         built = None
         if appended is not None and last is not None:
             built = self._update(silver, inputs, last, appended)
         if built is None:
             built = self._rebuild(silver, inputs)
-        build, as_of, per_silver, gold = built
-        # what the gates reconcile with, from the whole Silver snapshot in either case
-        per_customer = self.delta.stage(per_silver, run_id, "gate-silver")
+        build, as_of, per_silver, built_gold = built
+        # Each frame is computed once into the run's scratch folder and read back from there
+        # by the gates and the writes (so the gates' time is the gates' own), a few at once.
+        # per_customer: what the gates reconcile with, from the whole Silver snapshot.
+        staged = self.delta.stage_all(
+            {"gate-silver": per_silver, **{f"gold-{t.name}": df for t, df in built_gold.items()}},
+            run_id, self.settings.spark.concurrent_jobs)
+        per_customer = staged["gate-silver"]
+        gold = {t: staged[f"gold-{t.name}"] for t in built_gold}
         totals = SilverTotals.of(per_customer, silver.customers, silver.loans)
         results, steps = [], []
         for table, (frame, expectations, rows) in gold_gates(gold, per_customer,

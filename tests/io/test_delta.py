@@ -310,3 +310,15 @@ def test_records_of_another_shape_are_a_clear_error(spark, delta):
     with pytest.raises(SchemaMismatchError, match="missing \\['note'\\]"):
         delta.append_records([("r1", UTC_NOON, 1.5, 10, True)], narrower, table)
     assert delta.version(table) == 0
+
+
+def test_stage_all_stages_frames_together_and_raises_a_failure_after_all_ended(spark, delta):
+    frames = {"a": spark.range(10), "b": spark.range(5).withColumn("x", F.col("id") * 2)}
+    staged = delta.stage_all(frames, "r1", concurrency=2)
+    assert staged["a"].count() == 10
+    assert sorted(r.x for r in staged["b"].collect()) == [0, 2, 4, 6, 8]
+    failing = {"fine": spark.range(3),
+               "broken": spark.range(3).select(F.raise_error(F.lit("no such luck")))}
+    with pytest.raises(Exception, match="no such luck"):
+        delta.stage_all(failing, "r2", concurrency=2)
+    assert delta.stage_all({}, "r3", concurrency=2) == {}
