@@ -13,6 +13,7 @@ from lakehouse.gold.customers import (
     customer_monthly_spend,
     customer_summary,
     earlier_by_customer,
+    settle_ties,
     update_customer_monthly_spend,
     update_customer_summary,
     with_customer_key,
@@ -78,11 +79,19 @@ def build_gold(silver: SilverSnapshot, as_of: date,
 def earlier_customers(silver: SilverSnapshot, current: dict[TableId, DataFrame],
                       new_enriched: DataFrame, earlier: DataFrame) -> DataFrame:
     """``earlier_by_customer``: one pass over ``earlier``, the Silver transactions ``current``
-    was built from (the snapshot without the new rows), for ``update_gold`` and for the gates
-    (``silver_per_customer``)."""
+    was built from (the snapshot without the new rows), for ``update_gold`` (after
+    ``settled_customers``) and for the gates (``silver_per_customer``)."""
     return earlier_by_customer(new_enriched,
                                keyed_transactions(replace(silver, transactions=earlier)),
                                current[CUSTOMER_SUMMARY])
+
+
+def settled_customers(lookup: DataFrame, silver: SilverSnapshot, new_enriched: DataFrame,
+                      earlier: DataFrame) -> DataFrame:
+    """``earlier_customers``' ``lookup`` after ``settle_ties`` (computed once, staged, it is
+    read again only for the few customers it left undecided)."""
+    return settle_ties(lookup, keyed_transactions(replace(silver, transactions=earlier)),
+                       new_enriched)
 
 
 def update_gold(silver: SilverSnapshot, current: dict[TableId, DataFrame],
@@ -91,7 +100,7 @@ def update_gold(silver: SilverSnapshot, current: dict[TableId, DataFrame],
     """Every Gold table after transactions were appended to Silver, equal to ``build_gold`` of
     the whole snapshot. ``current``: the Gold tables as built from the snapshot without the new
     rows; ``new_enriched``: the new rows' ``enriched_transactions``; ``earlier``: their
-    ``earlier_customers``; master data, loans and reward rules unchanged since ``current``, and
+    ``settled_customers``; master data, loans and reward rules unchanged since ``current``, and
     ``as_of`` in the same year as its.
 
     Every table adds the new rows' aggregates to its rows (``update_customer_summary`` says

@@ -216,7 +216,7 @@ def update_customer_summary(current: DataFrame, new_transactions: DataFrame,
 
     ``new_transactions``: the new rows (with ``customer_key`` and ``reward_points``);
     ``earlier``: ``earlier_by_customer`` of the new rows, the rows ``current`` was built from
-    (the snapshot without the new rows) and ``current``;
+    (the snapshot without the new rows) and ``current``, after ``settle_ties``;
     ``current_monthly``: ``customer_monthly_spend`` as built with ``current``. Master data and
     loans must be the ones ``current`` was built from, and ``as_of`` in the same year (age bands).
 
@@ -309,6 +309,7 @@ _DISTINCT = {"card_token": ("_cards", "_new_cards"), "trans_date": ("_days", "_n
              "merchant": ("_merchants", "_new_merchants")}
 # what earlier_by_customer says about the customers with new rows (update_customer_summary)
 LOOKUP_COLUMNS = ("_new_cards", "_new_days", "_new_merchants", "_txn_birth_year", "_txn_state")
+TIE_TS = "_tie_ts"  # earlier_by_customer: the time whose rows decide a customer's profile
 
 
 def earlier_by_customer(new: DataFrame, earlier: DataFrame, current: DataFrame) -> DataFrame:
@@ -328,35 +329,70 @@ def earlier_by_customer(new: DataFrame, earlier: DataFrame, current: DataFrame) 
     at the latest timestamp. A plain hash aggregate on those leaves about one row per customer
     and card before the sets are counted. (Done as three passes - pairs of customer and value
     for the distinct counts, the profile, the gates' totals - this cost three scans of Silver,
-    each earlier row becoming three pairs of strings in the first.)"""
+    each earlier row becoming three pairs of strings in the first.)
+
+    The pass leaves out ``trans_id``, which only breaks ties between rows at the same time and
+    was half the bytes it read: the profile comes from the latest new row when it is later
+    than the earlier latest, from the earlier latest rows when they are later and agree.
+    Customers left undecided (a new row at the very time of an earlier latest one, or earlier
+    latest rows that disagree: none, most days) have ``_tie_ts``, that time, for
+    ``settle_ties``."""
     # a transaction's id decides between rows at the same time, as in customer_rows' max_by
     latest = F.struct("trans_ts", "trans_id", "birth_year", "state")
-    sets = new.groupBy("customer_key").agg(
+    touched = (new.groupBy("customer_key").agg(
         *(F.collect_set(column).alias(values) for column, (values, _) in _DISTINCT.items()),
         F.max(latest).alias("_new_latest"))
-    wanted = (sets.drop("_new_latest")
-              .join(current.select("customer_key", F.col("last_txn_ts").alias("_last_ts")),
-                    "customer_key", "left"))
+        .join(current.select("customer_key", F.col("last_txn_ts").alias("_last_ts")),
+              "customer_key", "left"))
     seen = {f"_seen{values}": F.expr(f"nullif(array_position({values}, {column}), 0)")
             for column, (values, _) in _DISTINCT.items()}
-    found = (earlier.join(F.broadcast(wanted), "customer_key", "left")
+    at_latest = F.when(F.col("trans_ts") == F.col("_last_ts"), F.struct("birth_year", "state"))
+    found = (earlier.join(F.broadcast(touched.drop("_new_latest")), "customer_key", "left")
              .select("customer_key", "amount", *(c.alias(n) for n, c in seen.items()),
-                     F.when(F.col("trans_ts") == F.col("_last_ts"), latest).alias("_at_latest"))
+                     at_latest.alias("_at_latest"))
              .groupBy("customer_key", *seen, "_at_latest")
              .agg(F.count("*").alias("_rows"), F.sum("amount").alias("_spend"))
              .groupBy("customer_key")
              .agg(F.sum("_rows").alias("silver_txn_count"),
                   F.sum("_spend").alias("silver_total_spend"),
                   *(F.size(F.collect_set(n)).alias(n) for n in seen),
-                  F.max("_at_latest").alias("_at_latest")))
-    touched = F.col("_new_latest").isNotNull()
-    profile = F.greatest("_new_latest", "_at_latest")
-    return sets.join(found, "customer_key", "full").select(
+                  F.collect_set("_at_latest").alias("_profiles")))
+    new_ts, last_ts = F.col("_new_latest.trans_ts"), F.col("_last_ts")
+    new_wins = last_ts.isNull() | (new_ts > last_ts)
+    earlier_wins = (new_ts < last_ts) & (F.size("_profiles") == 1)
+
+    def profile(field: str) -> Column:
+        return (F.when(new_wins, F.col("_new_latest")[field])
+                .when(earlier_wins, F.col("_profiles")[0][field]))
+
+    touched_row = F.col("_new_latest").isNotNull()
+    return touched.join(found, "customer_key", "full").select(
         "customer_key", "silver_txn_count", "silver_total_spend",
-        *(F.when(touched, F.size(values) - F.coalesce(f"_seen{values}", F.lit(0))).alias(name)
-          for values, name in _DISTINCT.values()),
-        F.when(touched, profile["birth_year"]).alias("_txn_birth_year"),
-        F.when(touched, profile["state"]).alias("_txn_state"))
+        *(F.when(touched_row, F.size(values) - F.coalesce(f"_seen{values}", F.lit(0)))
+          .alias(name) for values, name in _DISTINCT.values()),
+        profile("birth_year").alias("_txn_birth_year"), profile("state").alias("_txn_state"),
+        F.when(touched_row & ~new_wins & ~earlier_wins, last_ts).alias(TIE_TS))
+
+
+def settle_ties(lookup: DataFrame, earlier: DataFrame, new: DataFrame) -> DataFrame:
+    """``earlier_by_customer``'s ``lookup`` with the profile of its undecided customers (those
+    with a ``_tie_ts``) taken from their rows at that time, earlier and new, by transaction
+    id; without ``_tie_ts``. Only those rows are read: with no undecided customer, the
+    broadcast side is empty and Spark skips reading ``earlier`` at all."""
+    latest = F.struct("trans_ts", "trans_id", "birth_year", "state")
+    undecided = lookup.where(F.col(TIE_TS).isNotNull()).select(
+        "customer_key", F.col(TIE_TS).alias("trans_ts"))
+    candidates = (earlier.join(F.broadcast(undecided), ["customer_key", "trans_ts"], "left_semi")
+                  .select("customer_key", latest.alias("_latest"))
+                  .unionByName(new.join(F.broadcast(undecided.select("customer_key")),
+                                        "customer_key", "left_semi")
+                               .select("customer_key", latest.alias("_latest"))))
+    tied = candidates.groupBy("customer_key").agg(F.max("_latest").alias("_tied"))
+    undecided_row = F.col(TIE_TS).isNotNull()
+    return lookup.join(tied, "customer_key", "left").select(
+        *(c for c in lookup.columns if c not in (TIE_TS, "_txn_birth_year", "_txn_state")),
+        *(F.when(undecided_row, F.col("_tied")[field]).otherwise(F.col(f"_txn_{field}"))
+          .alias(f"_txn_{field}") for field in ("birth_year", "state")))
 
 
 def _top_category_after(current_monthly: DataFrame, new: DataFrame,

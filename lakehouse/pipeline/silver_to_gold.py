@@ -35,6 +35,7 @@ from lakehouse.gold.build import (
     build_gold,
     earlier_customers,
     enriched_transactions,
+    settled_customers,
     update_gold,
 )
 from lakehouse.gold.expectations import SilverTotals, gold_gates, silver_per_customer
@@ -151,10 +152,11 @@ class SilverToGold:
         # task per core rather than per file: each task's partial aggregate then has a row per
         # customer, not a few rows each to shuffle (4 M rows: 1.2 M rows shuffled -> 0.3 M).
         rows = self.delta.read(TRANSACTIONS, version=last.inputs[tx])
-        earlier = self.delta.stage(earlier_customers(
+        lookup = self.delta.stage(earlier_customers(
             silver, current, new, rows.coalesce(self.spark.sparkContext.defaultParallelism)),
             run_id, "gold-earlier")
-        return Built("incremental", as_of, silver_per_customer(new, earlier),
+        earlier = settled_customers(lookup, silver, new, rows)
+        return Built("incremental", as_of, silver_per_customer(new, lookup),
                      update_gold(silver, current, new, earlier, as_of))
 
     def _rebuild(self, silver: SilverSnapshot, inputs: dict[str, Any]) -> Built:

@@ -25,6 +25,7 @@ from lakehouse.gold.build import (
     earlier_customers,
     enriched_transactions,
     keyed_transactions,
+    settled_customers,
     update_gold,
 )
 from lakehouse.gold.expectations import silver_per_customer
@@ -261,7 +262,8 @@ def _update(spark, earlier_rows, appended_rows) -> _Update:
         transactions(spark, *appended_rows), after.customers, after.customers_history,
         after.loans, after.reward_rules))
     earlier = earlier_customers(after, current, new_rows, before.transactions)
-    updated = update_gold(after, current, new_rows, earlier, _as_of(after))
+    settled = settled_customers(earlier, after, new_rows, before.transactions)
+    updated = update_gold(after, current, new_rows, settled, _as_of(after))
     rebuilt = {t: spark.createDataFrame(df.collect(), df.schema)
                for t, df in build_gold(after, _as_of(after)).items()}
     return _Update(current, after, new_rows, earlier, updated, rebuilt)
@@ -284,6 +286,29 @@ def test_a_refund_lets_a_category_without_new_spend_become_the_top_one(spark):
                        ignore_row_order=True, ignore_nullable=True)
     top = {r.customer_key: r.top_category for r in rebuilt[CUSTOMER_SUMMARY].collect()}
     assert top["card:tok-5"] == "food_dining"
+
+
+def test_late_rows_keep_the_profile_of_the_earlier_latest_transaction(spark):
+    # New rows older than a customer's latest transaction leave its profile (birth year and
+    # state, for a card the bank has no record of) to the earlier latest rows: one row, or
+    # several at the same time that the transaction id decides between
+    earlier_rows = (
+        {"card_token": "tok-4", "trans_ts": "2024-02-10 10:00:00", "state": "NV",
+         "birth_year": 1960},
+        {"card_token": "tok-6", "trans_ts": "2024-02-10 10:00:00", "state": "OR",
+         "birth_year": 1970, "trans_id": "a" * 32},
+        {"card_token": "tok-6", "trans_ts": "2024-02-10 10:00:00", "state": "WA",
+         "birth_year": 1980, "trans_id": "b" * 32},
+        {"card_token": "tok-6", "trans_ts": "2024-01-10 10:00:00", "state": "ID"})
+    late = ({"card_token": "tok-4", "trans_ts": "2024-01-03 10:00:00", "state": "UT",
+             "birth_year": 2000},
+            {"card_token": "tok-6", "trans_ts": "2024-01-04 10:00:00", "state": "UT",
+             "birth_year": 2000})
+    _, _, _, _, updated, rebuilt = _update(spark, earlier_rows, late)
+    assert_df_equality(updated[CUSTOMER_SUMMARY], rebuilt[CUSTOMER_SUMMARY],
+                       ignore_row_order=True, ignore_nullable=True)
+    states = {r.customer_key: r.state for r in rebuilt[CUSTOMER_SUMMARY].collect()}
+    assert (states["card:tok-4"], states["card:tok-6"]) == ("NV", "WA")
 
 
 def test_update_gold_equals_a_rebuild_of_the_whole_snapshot(spark):
