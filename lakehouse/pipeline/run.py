@@ -112,15 +112,18 @@ class RunReport:
                     else "")
         lines = [f"run {self.run_id}: {len(self.files) - self.replayed_files} new file(s)"
                  f"{replayed}, {self.skipped_files} already ingested"]
+        # names padded to the longest, so that every figure sits in one column
+        width = max((len(step.step) for step in self.steps), default=0)
         for step in self.steps:
             lines.append(
-                f"  {step.step:<31} in {step.rows_in:>8}  written {step.rows_written:>8}  "
+                f"  {step.step:<{width}} in {step.rows_in:>8}  written {step.rows_written:>8}  "
                 f"quarantined {step.rows_quarantined:>6}  duplicates {step.rows_duplicate:>5}  "
                 f"{step.duration_s:6.1f}s  {step.outcome}"
                 + (f" (v{step.table_version})" if step.table_version is not None else ""))
+        width = max((len(gate.table) for gate in self.gates), default=0)
         for gate in self.gates:
             state = "passed" if gate.success else f"FAILED ({len(gate.failures)})"
-            lines.append(f"  gate {gate.table:<26} {len(gate.results):>3} expectations "
+            lines.append(f"  gate {gate.table:<{width}} {len(gate.results):>3} expectations "
                          f"{gate.seconds:6.1f}s  {state}  ({gate.engine})")
         problems = [f for f in self.files if f.note]
         for item in problems[:10]:
