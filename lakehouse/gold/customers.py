@@ -312,6 +312,12 @@ LOOKUP_COLUMNS = ("_new_cards", "_new_days", "_new_merchants", "_txn_birth_year"
 TIE_TS = "_tie_ts"  # earlier_by_customer: the time whose rows decide a customer's profile
 
 
+def _latest_row() -> Column:
+    """What orders a customer's rows for their latest profile (``customer_rows``' max_by: the
+    time, then the transaction id between rows at the same time), and the profile itself."""
+    return F.struct("trans_ts", "trans_id", "birth_year", "state")
+
+
 def earlier_by_customer(new: DataFrame, earlier: DataFrame, current: DataFrame) -> DataFrame:
     """One pass over the earlier rows (``earlier``, with ``customer_key``), per customer:
 
@@ -337,11 +343,9 @@ def earlier_by_customer(new: DataFrame, earlier: DataFrame, current: DataFrame) 
     Customers left undecided (a new row at the very time of an earlier latest one, or earlier
     latest rows that disagree: none, most days) have ``_tie_ts``, that time, for
     ``settle_ties``."""
-    # a transaction's id decides between rows at the same time, as in customer_rows' max_by
-    latest = F.struct("trans_ts", "trans_id", "birth_year", "state")
     touched = (new.groupBy("customer_key").agg(
         *(F.collect_set(column).alias(values) for column, (values, _) in _DISTINCT.items()),
-        F.max(latest).alias("_new_latest"))
+        F.max(_latest_row()).alias("_new_latest"))
         .join(current.select("customer_key", F.col("last_txn_ts").alias("_last_ts")),
               "customer_key", "left"))
     seen = {f"_seen{values}": F.expr(f"nullif(array_position({values}, {column}), 0)")
@@ -379,7 +383,7 @@ def settle_ties(lookup: DataFrame, earlier: DataFrame, new: DataFrame) -> DataFr
     with a ``_tie_ts``) taken from their rows at that time, earlier and new, by transaction
     id; without ``_tie_ts``. Only those rows are read: with no undecided customer, the
     broadcast side is empty and Spark skips reading ``earlier`` at all."""
-    latest = F.struct("trans_ts", "trans_id", "birth_year", "state")
+    latest = _latest_row()
     undecided = lookup.where(F.col(TIE_TS).isNotNull()).select(
         "customer_key", F.col(TIE_TS).alias("trans_ts"))
     candidates = (earlier.join(F.broadcast(undecided), ["customer_key", "trans_ts"], "left_semi")

@@ -246,8 +246,9 @@ class DeltaIO(ABC):
         if not self.exists(table):
             raise TableNotFoundError(f"table {table} does not exist in {self.lake.root}")
 
-    def _check_schema(self, table: TableId, df: DataFrame) -> None:
-        difference = _schema_difference(self.schema(table), df.schema)
+    def _check_schema(self, table: TableId, schema: StructType) -> None:
+        """A clear error when a write's columns or types differ from the table's."""
+        difference = _schema_difference(self.schema(table), schema)
         if difference:
             raise SchemaMismatchError(f"cannot write to {table}: {difference}")
 
@@ -424,7 +425,7 @@ class DeltaRsIO(DeltaIO):
 
         exists = self.exists(table)
         if exists:
-            self._check_schema(table, df)
+            self._check_schema(table, df.schema)
             schema = self.schema(table)
         else:
             schema = nullable(df.schema)
@@ -459,9 +460,7 @@ class DeltaRsIO(DeltaIO):
 
         if not self.exists(table):
             return super().append_records(records, schema, table, run_id=run_id, step=step)
-        difference = _schema_difference(self.schema(table), schema)
-        if difference:
-            raise SchemaMismatchError(f"cannot write to {table}: {difference}")
+        self._check_schema(table, schema)
         if not records:
             return CommitResult(table, None, 0, 0)
         arrow = to_arrow_schema(nullable(schema))
@@ -494,7 +493,7 @@ class DeltaRsIO(DeltaIO):
         if not self.exists(table):
             result = self.write(df, table, "append", run_id=run_id, step=step)
             return MergeResult(table, result.version, result.rows, result.rows, 0)
-        self._check_schema(table, df)
+        self._check_schema(table, df.schema)
         schema = self.schema(table)
         # the source is computed once: the key check, the append or the merge read this copy
         source_df = df.select(*schema.fieldNames())
@@ -658,7 +657,7 @@ class DeltaSparkIO(DeltaIO):
               metadata: Mapping[str, str] | None = None) -> CommitResult:
         exists = self.exists(table)
         if exists:
-            self._check_schema(table, df)
+            self._check_schema(table, df.schema)
             df = df.select(*self.schema(table).fieldNames())
         before = self.version(table)
         (df.write.format("delta").mode(mode)
@@ -676,7 +675,7 @@ class DeltaSparkIO(DeltaIO):
         if not self.exists(table):
             result = self.write(df, table, "append", run_id=run_id, step=step)
             return MergeResult(table, result.version, result.rows, result.rows, 0)
-        self._check_schema(table, df)
+        self._check_schema(table, df.schema)
         before = self.version(table)
         self.spark.conf.set("spark.databricks.delta.commitInfo.userMetadata",
                             self._user_metadata(run_id, step))
