@@ -313,8 +313,12 @@ class QualityGates:
             # Expectations can bundle; no sample of unexpected values (that would be one more
             # full scan per expectation, and values of rejected rows have no place in Data Docs)
             result_format={"result_format": "BASIC", "partial_unexpected_count": 0}))
+        # The run time is given: without one, Great Expectations parses the run name as a
+        # date, and about 1 run id in 2000 (``...Z-87a22a``: "a" and "ad" read as a.m. and
+        # an era) parses into an impossible UTC offset that fails the store's key.
         outcome = checkpoint.run(batch_parameters={"dataframe": batch},
-                                 run_id=gx.core.run_identifier.RunIdentifier(run_name=run_id))
+                                 run_id=gx.core.run_identifier.RunIdentifier(
+                                     run_name=run_id, run_time=datetime.now(UTC)))
         results = []
         for identifier, validation in outcome.run_results.items():
             self._unrendered += [identifier,

@@ -126,6 +126,16 @@ def test_a_clean_batch_passes_and_results_are_recorded(spark, gates):
     assert Path(gates.render_docs()).exists()
 
 
+@pytest.mark.parametrize("run_id", ["20261205T025912Z-87a22a", "20261205T025912Z-5337ad"])
+def test_a_run_id_that_reads_like_a_date_is_validated(spark, gates, run_id):
+    """Great Expectations parses a run name without a run time as a date; these ids (from
+    ``new_run_id``) parse into an impossible UTC offset, which failed the gate's store key."""
+    expectations = silver_expectations(ENTITY, [SOURCE], SETTINGS.quality, REFERENCES,
+                                       published(GOOD))
+    gate = gates.validate("silver.transactions", classified(spark, GOOD), expectations, run_id)
+    assert gate.success, [f.describe() for f in gate.failures]
+
+
 def test_data_docs_render_once_per_step_and_the_index_links_the_latest_results(
         spark, tmp_path, monkeypatch):
     monkeypatch.setattr(gates_module, "INDEX_LIMIT", 2)
