@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse.gold.customers import (
@@ -30,6 +30,40 @@ LOAN_DEFAULT_FEATURES = TableId("gold", "loan_default_features")
 GOLD_TABLES = (CUSTOMER_SUMMARY, CUSTOMER_MONTHLY_SPEND, FRAUD_DAILY, LOAN_DEFAULT_FEATURES)
 SILVER_INPUTS = (TableId("silver", "transactions"), TableId("silver", "customers"),
                  TableId("silver", "customers_history"), TableId("silver", "loans"))
+# How a Gold table's files are laid out: a file per month (about), so that an update, which
+# rewrites only the months its transactions fall in, rewrites only their files.
+CLUSTER_BY = {CUSTOMER_MONTHLY_SPEND: "month"}
+
+
+@dataclass(frozen=True)
+class Slice:
+    """The rows of a Gold table that an update rewrites, those with ``column >= start``; the
+    table's other rows stay as they are, in the files they are in."""
+
+    column: str
+    start: date
+
+    def holds(self) -> Column:
+        """Whether a row is in the slice, as a filter Spark pushes down to the Parquet reader
+        (which then skips the other months' row groups); null where ``column`` is null."""
+        return F.col(self.column) >= F.lit(self.start)
+
+    def outside(self) -> Column:
+        """Whether a row is kept by the write: not in the slice, a null ``column`` included (the
+        write's predicate does not match it either)."""
+        return (F.col(self.column) < F.lit(self.start)) | F.col(self.column).isNull()
+
+    @property
+    def predicate(self) -> str:
+        """The rows the write replaces, in SQL."""
+        return f"{self.column} >= '{self.start.isoformat()}'"
+
+
+def update_slices(first_day: date) -> dict[TableId, Slice]:
+    """The rows an update with transactions from ``first_day`` on rewrites, for each table it
+    does not rewrite whole: the monthly spend from ``first_day``'s month on (a day's
+    transactions add to their month's rows only)."""
+    return {CUSTOMER_MONTHLY_SPEND: Slice("month", first_day.replace(day=1))}
 
 
 @dataclass(frozen=True)
@@ -95,22 +129,25 @@ def settled_customers(lookup: DataFrame, silver: SilverSnapshot, new_enriched: D
 
 
 def update_gold(silver: SilverSnapshot, current: dict[TableId, DataFrame],
-                new_enriched: DataFrame, earlier: DataFrame,
-                as_of: date) -> dict[TableId, DataFrame]:
+                new_enriched: DataFrame, earlier: DataFrame, as_of: date,
+                slices: dict[TableId, Slice]) -> dict[TableId, DataFrame]:
     """Every Gold table after transactions were appended to Silver, equal to ``build_gold`` of
     the whole snapshot. ``current``: the Gold tables as built from the snapshot without the new
     rows; ``new_enriched``: the new rows' ``enriched_transactions``; ``earlier``: their
     ``settled_customers``; master data, loans and reward rules unchanged since ``current``, and
-    ``as_of`` in the same year as its.
+    ``as_of`` in the same year as its. ``slices``: ``update_slices`` of the new rows' first
+    day; a table named there is returned as its slice's rows only (its rows outside the slice
+    are unchanged).
 
     Every table adds the new rows' aggregates to its rows (``update_customer_summary`` says
     how customer rows are updated); nothing is recomputed from the whole snapshot."""
+    monthly = slices[CUSTOMER_MONTHLY_SPEND]
     return {
         CUSTOMER_SUMMARY: update_customer_summary(
             current[CUSTOMER_SUMMARY], new_enriched, earlier, current[CUSTOMER_MONTHLY_SPEND],
             silver.customers, F.lit(as_of)),
-        CUSTOMER_MONTHLY_SPEND: update_customer_monthly_spend(current[CUSTOMER_MONTHLY_SPEND],
-                                                              new_enriched),
+        CUSTOMER_MONTHLY_SPEND: update_customer_monthly_spend(
+            current[CUSTOMER_MONTHLY_SPEND].where(monthly.holds()), new_enriched),
         FRAUD_DAILY: update_fraud_daily(current[FRAUD_DAILY], new_enriched),
         LOAN_DEFAULT_FEATURES: update_loan_default_features(current[LOAN_DEFAULT_FEATURES],
                                                             silver.loans, new_enriched),

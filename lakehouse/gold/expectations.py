@@ -6,6 +6,7 @@ wrong join, a lost or doubled transaction, or a rounding drift fails the gate be
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -18,6 +19,7 @@ from lakehouse.gold.build import (
     CUSTOMER_SUMMARY,
     FRAUD_DAILY,
     LOAN_DEFAULT_FEATURES,
+    Slice,
 )
 from lakehouse.gold.customers import MONTHLY_KEYS, MONTHLY_SUMS
 from lakehouse.gold.fraud import FRAUD_KEYS, FRAUD_SUMS
@@ -67,6 +69,25 @@ def _cents(column: str) -> Column:
     return (F.col(column) * 100).cast("long")
 
 
+@dataclass(frozen=True)
+class Kept:
+    """The rows of a Gold table that a write of ``slice`` keeps (those outside it), summed: the
+    slice's own sums must make up the rest of Silver's totals, so that the table as written
+    reconciles with Silver without its kept rows being read by the gate."""
+
+    slice: Slice
+    transactions: int
+    spend_cents: int
+
+    @classmethod
+    def of(cls, current: DataFrame, slice: Slice, count: str = "txn_count",
+           amount: str = "spend") -> Kept:
+        """``current``: the table before the write."""
+        row = current.where(slice.outside()).agg(F.sum(count).alias("n"),
+                                                F.sum(_cents(amount)).alias("cents")).first()
+        return cls(slice, int(row["n"] or 0) if row else 0, int(row["cents"] or 0) if row else 0)
+
+
 def _non_negative(*columns: str) -> list[Any]:
     import great_expectations.expectations as gxe
 
@@ -102,9 +123,13 @@ class GoldGate(NamedTuple):
 
 
 def gold_gates(gold: dict[TableId, DataFrame], per_customer: DataFrame,
-               totals: SilverTotals) -> dict[TableId, GoldGate]:
+               totals: SilverTotals,
+               kept: Mapping[TableId, Kept] | None = None) -> dict[TableId, GoldGate]:
     """For each Gold table: the frame to validate, its expectations and its rows.
-    ``per_customer``: ``silver_per_customer`` of the snapshot's transactions."""
+    ``per_customer``: ``silver_per_customer`` of the snapshot's transactions. ``kept``: for a
+    table of which ``gold`` holds only the slice an update rewrites, its other rows' sums; the
+    gate checks that every row is in the slice and that the slice adds up to Silver's totals
+    with them."""
     import great_expectations.expectations as gxe
 
     # Silver's figures per customer: one row per customer, broadcast, so that each of the
@@ -127,6 +152,14 @@ def gold_gates(gold: dict[TableId, DataFrame], per_customer: DataFrame,
     monthly = (gold[CUSTOMER_MONTHLY_SPEND].withColumn("spend_cents", _cents("spend"))
                .transform(with_card_number_flag, skip=[*MONTHLY_SUMS, "spend_cents"])
                .transform(with_gate_key, MONTHLY_KEYS))
+    monthly_kept = (kept or {}).get(CUSTOMER_MONTHLY_SPEND)
+    monthly_sums = totals.transactions, totals.spend_cents
+    in_slice: list[Any] = []
+    if monthly_kept is not None:
+        monthly = monthly.withColumn("in_slice", ~monthly_kept.slice.outside())
+        monthly_sums = (totals.transactions - monthly_kept.transactions,
+                        totals.spend_cents - monthly_kept.spend_cents)
+        in_slice = [_every("in_slice", True)]
     fraud = (gold[FRAUD_DAILY].withColumn("amount_cents", _cents("amount"))
              .transform(with_card_number_flag, skip=[*FRAUD_SUMS, "amount_cents", "fraud_rate"])
              .transform(with_gate_key, FRAUD_KEYS))
@@ -150,8 +183,9 @@ def gold_gates(gold: dict[TableId, DataFrame], per_customer: DataFrame,
         CUSTOMER_MONTHLY_SPEND: (monthly, [
             keys_unique(MONTHLY_KEYS, rows[CUSTOMER_MONTHLY_SPEND]),
             *_non_negative("txn_count", "spend", "reward_points"),
-            _sum_equals("txn_count", totals.transactions),
-            _sum_equals("spend_cents", totals.spend_cents),
+            _sum_equals("txn_count", monthly_sums[0]),
+            _sum_equals("spend_cents", monthly_sums[1]),
+            *in_slice,
             _no_card_numbers()]),
         FRAUD_DAILY: (fraud, [
             keys_unique(FRAUD_KEYS, rows[FRAUD_DAILY]),

@@ -191,8 +191,25 @@ class DeltaIO(ABC):
     @abstractmethod
     def write(self, df: DataFrame, table: TableId, mode: WriteMode = "append", *,
               run_id: str | None = None, step: str | None = None,
-              metadata: Mapping[str, str] | None = None) -> CommitResult:
-        """Append or overwrite; creates the table on first write."""
+              metadata: Mapping[str, str] | None = None, replace_where: str | None = None,
+              cluster_by: str | None = None) -> CommitResult:
+        """Append or overwrite; creates the table on first write.
+
+        ``replace_where`` (an overwrite): a SQL predicate; only the table's rows matching it
+        are replaced, by ``df``, whose every row must match it (a ``SchemaMismatchError``-like
+        ``LakehouseError`` otherwise; nothing is written). Only the files holding matching rows
+        are rewritten. ``cluster_by``: a column whose rows of one value go to one file, files
+        holding ranges of it (about a file per value), so that a later ``replace_where`` on it
+        rewrites few files."""
+
+    @staticmethod
+    def _clustered(df: DataFrame, column: str | None) -> DataFrame:
+        if column is None:
+            return df
+        # a range partitioning never splits a value; with as many ranges as values, it gives
+        # about a file per value (one job counts them)
+        values = df.select(column).distinct().count()
+        return df.repartitionByRange(max(values, 1), column)
 
     @abstractmethod
     def merge(self, df: DataFrame, table: TableId, spec: MergeSpec, *,
@@ -419,24 +436,29 @@ class DeltaRsIO(DeltaIO):
 
     def write(self, df: DataFrame, table: TableId, mode: WriteMode = "append", *,
               run_id: str | None = None, step: str | None = None,
-              metadata: Mapping[str, str] | None = None) -> CommitResult:
+              metadata: Mapping[str, str] | None = None, replace_where: str | None = None,
+              cluster_by: str | None = None) -> CommitResult:
         from deltalake import CommitProperties, Schema
         from deltalake.transaction import create_table_with_add_actions
 
+        _check_replace_where(mode, replace_where)
         exists = self.exists(table)
         if exists:
             self._check_schema(table, df.schema)
             schema = self.schema(table)
         else:
             schema = nullable(df.schema)
+        df = df.select(*schema.fieldNames())
+        properties = CommitProperties(custom_metadata=commit_metadata(run_id, step, metadata))
+        if exists and replace_where is not None:
+            return self._replace_where(df, table, replace_where, run_id, properties)
+        df = self._clustered(df, cluster_by)
         uri = self.uri(table)
         # A fresh folder inside the table per write: its files are exactly this commit's files.
         folder = f"{uri}/{time.strftime('%Y%m%dT%H%M%S')}-{_short_id()}"
-        df.select(*schema.fieldNames()).write.mode("errorifexists").parquet(
-            spark_path(folder))
+        df.write.mode("errorifexists").parquet(spark_path(folder))
         actions, rows = self._add_actions(table, folder, schema)
         fault_point(f"delta.commit:{table}")  # Parquet written, not yet in the log
-        properties = CommitProperties(custom_metadata=commit_metadata(run_id, step, metadata))
         if not exists:
             create_table_with_add_actions(uri, Schema.from_json(schema.json()), actions,
                                           mode="error", commit_properties=properties)
@@ -447,6 +469,41 @@ class DeltaRsIO(DeltaIO):
         else:
             return CommitResult(table, None, 0, 0)
         return CommitResult(table, self._table(table).version(), rows, len(actions))
+
+    def _replace_where(self, df: DataFrame, table: TableId, predicate: str,
+                       run_id: str | None, properties: Any) -> CommitResult:
+        """delta-rs' overwrite with a predicate, from the frame written once by Spark to the
+        run's scratch and streamed from there: delta-rs checks that every new row matches the
+        predicate, and rewrites only the files holding rows that match it (their other rows
+        kept)."""
+        import pyarrow.dataset as pads
+        from deltalake import write_deltalake
+        from deltalake.exceptions import DeltaError
+        from pyspark.sql.pandas.types import to_arrow_schema
+
+        staging = self._write_scratch(df, run_id or "adhoc",
+                                      f"replace-{table.layer}-{table.name}")
+        try:
+            fs, _ = self.lake.filesystem()
+            source = pads.dataset([i.path for i in self._written_files(staging)],
+                                  schema=to_arrow_schema(nullable(df.schema)),
+                                  format="parquet", filesystem=fs)
+            rows = source.count_rows()
+            fault_point(f"delta.commit:{table}")
+            try:
+                write_deltalake(self.uri(table), source.scanner().to_reader(), mode="overwrite",
+                                predicate=predicate, commit_properties=properties)
+            except DeltaError as exc:
+                if "failed validation" not in str(exc):
+                    raise
+                # delta-rs previews the offending rows: they are not repeated here
+                raise LakehouseError(f"cannot write to {table}: rows of the frame do not match "
+                                     f"the predicate {predicate!r} that they replace") from None
+        finally:
+            self.lake.remove(staging)
+        dt = self._table(table)
+        added = (dt.history(1)[0].get("operationMetrics") or {}).get("num_added_files", 0)
+        return CommitResult(table, dt.version(), rows, int(added))
 
     def append_records(self, records: Sequence[Sequence[Any]], schema: StructType,
                        table: TableId, *, run_id: str | None = None,
@@ -602,6 +659,11 @@ def _user_metadata(text: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _check_replace_where(mode: WriteMode, replace_where: str | None) -> None:
+    if replace_where is not None and mode != "overwrite":
+        raise ValueError(f"replace_where replaces rows: it needs mode 'overwrite', not {mode!r}")
+
+
 def _short_id() -> str:
     import uuid
 
@@ -654,15 +716,21 @@ class DeltaSparkIO(DeltaIO):
 
     def write(self, df: DataFrame, table: TableId, mode: WriteMode = "append", *,
               run_id: str | None = None, step: str | None = None,
-              metadata: Mapping[str, str] | None = None) -> CommitResult:
+              metadata: Mapping[str, str] | None = None, replace_where: str | None = None,
+              cluster_by: str | None = None) -> CommitResult:
+        _check_replace_where(mode, replace_where)
         exists = self.exists(table)
         if exists:
             self._check_schema(table, df.schema)
             df = df.select(*self.schema(table).fieldNames())
         before = self.version(table)
-        (df.write.format("delta").mode(mode)
-           .option("userMetadata", self._user_metadata(run_id, step, metadata))
-           .save(self._path(table)))
+        writer = (self._clustered(df, cluster_by).write.format("delta").mode(mode)
+                  .option("userMetadata", self._user_metadata(run_id, step, metadata)))
+        if replace_where is not None and exists:
+            # Delta checks that every new row matches the predicate, and rewrites only the
+            # files holding rows that match it
+            writer = writer.option("replaceWhere", replace_where)
+        writer.save(self._path(table))
         after = self.version(table)
         if after == before:
             return CommitResult(table, None, 0, 0)

@@ -29,6 +29,7 @@ from pyspark.sql import functions as F
 
 from lakehouse.config import Settings
 from lakehouse.gold.build import (
+    CLUSTER_BY,
     GOLD_TABLES,
     SILVER_INPUTS,
     SilverSnapshot,
@@ -37,8 +38,9 @@ from lakehouse.gold.build import (
     enriched_transactions,
     settled_customers,
     update_gold,
+    update_slices,
 )
-from lakehouse.gold.expectations import SilverTotals, gold_gates, silver_per_customer
+from lakehouse.gold.expectations import Kept, SilverTotals, gold_gates, silver_per_customer
 from lakehouse.gold.rewards import load_rules
 from lakehouse.io.delta import delta_io
 from lakehouse.io.lake import TableId
@@ -70,6 +72,8 @@ class Built(NamedTuple):
     as_of: date | None  # the reference day (None when Silver has no transactions)
     per_customer: DataFrame  # silver_per_customer of the whole snapshot, to reconcile with
     gold: dict[TableId, DataFrame]
+    # tables of which ``gold`` holds only the slice an update rewrites: their other rows' sums
+    kept: dict[TableId, Kept]
 
 
 class SilverToGold:
@@ -140,7 +144,8 @@ class SilverToGold:
         run_id = self.report.run_id
         new = self.delta.stage(enriched_transactions(replace(silver, transactions=appended)),
                                run_id, "gold-new")
-        newest = new.agg(F.max("trans_date")).collect()[0][0]
+        first, newest = new.agg(F.min("trans_date"), F.max("trans_date")).first() or (None,
+                                                                                     None)
         as_of = max(last.as_of, newest or last.as_of)
         if as_of.year != last.as_of.year:
             return None
@@ -156,8 +161,10 @@ class SilverToGold:
             silver, current, new, rows.coalesce(self.spark.sparkContext.defaultParallelism)),
             run_id, "gold-earlier")
         earlier = settled_customers(lookup, silver, new, rows)
+        slices = update_slices(first or as_of)
+        kept = {t: Kept.of(current[t], s) for t, s in slices.items()}
         return Built("incremental", as_of, silver_per_customer(new, lookup),
-                     update_gold(silver, current, new, earlier, as_of))
+                     update_gold(silver, current, new, earlier, as_of, slices), kept)
 
     def _rebuild(self, silver: SilverSnapshot, inputs: dict[str, Any]) -> Built:
         run_id = self.report.run_id
@@ -166,7 +173,7 @@ class SilverToGold:
         enriched = self.delta.stage(enriched_transactions(silver), run_id, "gold-enriched")
         as_of = enriched.agg(F.max("trans_date")).collect()[0][0]
         return Built("full", as_of, silver_per_customer(enriched),
-                     build_gold(silver, as_of, enriched))
+                     build_gold(silver, as_of, enriched), {})
 
     def _publish(self, silver: SilverSnapshot, inputs: dict[str, Any], last: LastBuild | None,
                  appended: DataFrame | None) -> None:
@@ -177,7 +184,7 @@ class SilverToGold:
             built = self._update(silver, inputs, last, appended)
         if built is None:
             built = self._rebuild(silver, inputs)
-        build, as_of, per_silver, built_gold = built
+        build, as_of, per_silver, built_gold, kept = built
         # Each frame is computed once into the run's scratch folder and read back from there
         # by the gates and the writes (so the gates' time is the gates' own), a few at once.
         # per_customer: what the gates reconcile with, from the whole Silver snapshot.
@@ -188,8 +195,8 @@ class SilverToGold:
         gold = {t: staged[f"gold-{t.name}"] for t in built_gold}
         totals = SilverTotals.of(per_customer, silver.customers, silver.loans)
         results, steps = [], []
-        for table, (frame, expectations, rows) in gold_gates(gold, per_customer,
-                                                             totals).items():
+        for table, (frame, expectations, rows) in gold_gates(gold, per_customer, totals,
+                                                             kept).items():
             started = time.perf_counter()
             gate = self.gates.validate(str(table), frame, expectations, run_id, rows=rows)
             gate = replace(gate, seconds=round(time.perf_counter() - started, 3))
@@ -203,12 +210,17 @@ class SilverToGold:
                         AS_OF_KEY: as_of.isoformat() if as_of else "", BUILD_KEY: build}
             for table, frame in gold.items():
                 step = StepTimer(run_id, str(table), str(table))
-                self.progress(f"{table}: writing")
+                rewrite = kept[table].slice.predicate if table in kept else None
+                self.progress(f"{table}: writing" + (f" the rows where {rewrite}" if rewrite
+                                                      else ""))
                 committed = self.delta.write(frame, table, "overwrite", run_id=run_id,
-                                             step="gold", metadata=metadata)
+                                             step="gold", metadata=metadata,
+                                             replace_where=rewrite,
+                                             cluster_by=CLUSTER_BY.get(table))
+                message = f"{build} build" + (f"; rewrote the rows where {rewrite}"
+                                              if rewrite else "")
                 steps.append(step.finish(rows_in=committed.rows, rows_written=committed.rows,
-                                         table_version=committed.version,
-                                         message=f"{build} build"))
+                                         table_version=committed.version, message=message))
         else:
             steps.append(timer.finish(outcome="blocked", message="a Gold quality gate failed; "
                                       "every Gold table keeps its previous version"))

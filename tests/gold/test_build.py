@@ -27,6 +27,7 @@ from lakehouse.gold.build import (
     keyed_transactions,
     settled_customers,
     update_gold,
+    update_slices,
 )
 from lakehouse.gold.expectations import silver_per_customer
 from lakehouse.gold.rewards import load_rules
@@ -246,8 +247,9 @@ class _Update(NamedTuple):
     after: SilverSnapshot  # earlier and appended rows
     new_rows: DataFrame  # the appended rows, enriched
     earlier: DataFrame  # earlier_customers
-    updated: dict[TableId, DataFrame]
+    updated: dict[TableId, DataFrame]  # as written: a sliced table's kept rows and its slice
     rebuilt: dict[TableId, DataFrame]
+    slices: dict[TableId, DataFrame]  # update_gold's frames of the tables it slices
 
 
 def _update(spark, earlier_rows, appended_rows) -> _Update:
@@ -263,10 +265,14 @@ def _update(spark, earlier_rows, appended_rows) -> _Update:
         after.loans, after.reward_rules))
     earlier = earlier_customers(after, current, new_rows, before.transactions)
     settled = settled_customers(earlier, after, new_rows, before.transactions)
-    updated = update_gold(after, current, new_rows, settled, _as_of(after))
+    slices = update_slices(new_rows.agg(F.min("trans_date")).first()[0])
+    updated = update_gold(after, current, new_rows, settled, _as_of(after), slices)
+    written = {t: current[t].where(slices[t].outside()).unionByName(df) if t in slices else df
+               for t, df in updated.items()}
     rebuilt = {t: spark.createDataFrame(df.collect(), df.schema)
                for t, df in build_gold(after, _as_of(after)).items()}
-    return _Update(current, after, new_rows, earlier, updated, rebuilt)
+    return _Update(current, after, new_rows, earlier, written, rebuilt,
+                   {t: updated[t] for t in slices})
 
 
 def test_a_refund_lets_a_category_without_new_spend_become_the_top_one(spark):
@@ -281,7 +287,7 @@ def test_a_refund_lets_a_category_without_new_spend_become_the_top_one(spark):
          "amount": "1.00"})
     refund = ({"card_token": "tok-5", "trans_ts": "2024-01-08 10:00:00", "category": "travel",
                "amount": "-20.00"},)
-    _, _, _, _, updated, rebuilt = _update(spark, earlier_rows, refund)
+    _, _, _, _, updated, rebuilt, _ = _update(spark, earlier_rows, refund)
     assert_df_equality(updated[CUSTOMER_SUMMARY], rebuilt[CUSTOMER_SUMMARY],
                        ignore_row_order=True, ignore_nullable=True)
     top = {r.customer_key: r.top_category for r in rebuilt[CUSTOMER_SUMMARY].collect()}
@@ -304,7 +310,7 @@ def test_late_rows_keep_the_profile_of_the_earlier_latest_transaction(spark):
              "birth_year": 2000},
             {"card_token": "tok-6", "trans_ts": "2024-01-04 10:00:00", "state": "UT",
              "birth_year": 2000})
-    _, _, _, _, updated, rebuilt = _update(spark, earlier_rows, late)
+    _, _, _, _, updated, rebuilt, _ = _update(spark, earlier_rows, late)
     assert_df_equality(updated[CUSTOMER_SUMMARY], rebuilt[CUSTOMER_SUMMARY],
                        ignore_row_order=True, ignore_nullable=True)
     states = {r.customer_key: r.state for r in rebuilt[CUSTOMER_SUMMARY].collect()}
@@ -312,7 +318,8 @@ def test_late_rows_keep_the_profile_of_the_earlier_latest_transaction(spark):
 
 
 def test_update_gold_equals_a_rebuild_of_the_whole_snapshot(spark):
-    current, after, new_rows, earlier, updated, rebuilt = _update(spark, EARLIER, APPENDED)
+    current, after, new_rows, earlier, updated, rebuilt, slices = _update(spark, EARLIER,
+                                                                          APPENDED)
 
     for table in GOLD_TABLES:
         assert_df_equality(updated[table], rebuilt[table], ignore_row_order=True,
@@ -338,3 +345,7 @@ def test_update_gold_equals_a_rebuild_of_the_whole_snapshot(spark):
             before["card:tok-7"].top_category) == ("ID", "under_18", "travel")
     loans_after = {r.loan_id: r.card_txn_count for r in rebuilt[LOAN_DEFAULT_FEATURES].collect()}
     assert loans_after["L1"] == 4, "both of C1's cards, up to 2024-02-10"
+    # the monthly spend is rewritten from the appended rows' first month (February) on only
+    months = sorted({r.month for r in slices[CUSTOMER_MONTHLY_SPEND].collect()})
+    assert months == [date(2024, 2, 1), date(2024, 3, 1)]
+    assert current[CUSTOMER_MONTHLY_SPEND].where(F.col("month") < date(2024, 2, 1)).count() == 3

@@ -7,13 +7,14 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from chispa import assert_df_equality
 from deltalake import DeltaTable, write_deltalake
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakehouse.errors import TableNotFoundError
+from lakehouse.errors import LakehouseError, TableNotFoundError
 from lakehouse.io.delta import DeltaRsIO, MergeSpec, SchemaMismatchError, delta_jars_present
 from lakehouse.io.lake import TableId
 
@@ -239,6 +240,66 @@ def test_delete_by_predicate(spark, delta):
     assert [r.id for r in delta.read(TABLE).collect()] == ["b"]
     assert delta.delete(TABLE, "id = 'zzz'") is None, "deleting nothing commits nothing"
     assert delta.version(TABLE) == 1
+
+
+def _day_ranges(delta, table=TABLE) -> dict[str, tuple[dt.date, dt.date]]:
+    """Each data file of the table's snapshot: its first and last ``day`` (from the log)."""
+    actions = pa.table(DeltaTable(delta.uri(table)).get_add_actions(flatten=True)).to_pylist()
+    return {a["path"]: (a["min.day"], a["max.day"]) for a in actions}
+
+
+def test_cluster_by_writes_a_file_per_value_range(spark, delta):
+    # eight rows over four days, in an order that mixes the days
+    delta.write(frame(spark, *((str(n), "1.00", n % 4) for n in range(8))).repartition(3),
+                TABLE, cluster_by="day")
+    ranges = sorted(_day_ranges(delta).values())
+    assert len(ranges) == 4 and all(first == last for first, last in ranges), ranges
+    assert delta.read(TABLE).count() == 8
+
+
+def test_replace_where_rewrites_only_the_files_holding_matching_rows(spark, delta):
+    delta.write(frame(spark, ("a", "1.00", 1), ("b", "2.00", 2), ("c", "3.00", 3)), TABLE,
+                cluster_by="day")
+    before = _day_ranges(delta)
+    result = delta.write(frame(spark, ("c", "30.00", 3), ("d", "4.00", 4)), TABLE,
+                         mode="overwrite", replace_where="day >= '2024-01-04'", run_id="r2",
+                         metadata={"as_of": "2024-01-05"})
+    assert (result.version, result.rows) == (1, 2)
+    assert sorted((r.id, str(r.amount)) for r in delta.read(TABLE).collect()) == [
+        ("a", "1.00"), ("b", "2.00"), ("c", "30.00"), ("d", "4.00")]
+    after = _day_ranges(delta)
+    kept = [path for path, days in before.items() if days[1] < dt.date(2024, 1, 4)]
+    assert len(kept) == 2 and all(after[path] == before[path] for path in kept), \
+        "the files of days before the predicate's are not rewritten"
+    assert len(after) == 3
+    assert (delta.history(TABLE, 1)[0].run_id,
+            delta.history(TABLE, 1)[0].metadata["lakehouse.as_of"]) == ("r2", "2024-01-05")
+
+
+def test_replace_where_refuses_rows_outside_its_predicate(spark, delta):
+    delta.write(frame(spark, ("a", "1.00", 1), ("b", "2.00", 5)), TABLE)
+    with pytest.raises(LakehouseError, match="do not match the predicate"):
+        delta.write(frame(spark, ("x", "9.00", 1)), TABLE, mode="overwrite",
+                    replace_where="day >= '2024-01-04'")
+    assert delta.version(TABLE) == 0
+    assert sorted(r.id for r in delta.read(TABLE).collect()) == ["a", "b"]
+    with pytest.raises(ValueError, match="needs mode 'overwrite'"):
+        delta.write(frame(spark, ("x", "9.00", 5)), TABLE, replace_where="day >= '2024-01-04'")
+
+
+@pytest.mark.delta_spark
+@needs_delta_jars
+def test_delta_spark_replace_where(spark, lake):
+    from lakehouse.io.delta import DeltaSparkIO
+
+    io = DeltaSparkIO(spark, lake)
+    io.write(frame(spark, ("a", "1.00", 1), ("b", "2.00", 5)), TABLE, cluster_by="day")
+    io.write(frame(spark, ("c", "3.00", 5)), TABLE, mode="overwrite",
+             replace_where="day >= '2024-01-04'")
+    assert sorted(r.id for r in io.read(TABLE).collect()) == ["a", "c"]
+    with pytest.raises(Exception, match=r"(?i)replaceWhere|predicate|match"):
+        io.write(frame(spark, ("x", "9.00", 1)), TABLE, mode="overwrite",
+                 replace_where="day >= '2024-01-04'")
 
 
 def test_commit_metadata_is_kept_in_history(spark, delta):

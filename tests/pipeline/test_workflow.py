@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import csv
+import itertools
+import re
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -165,24 +168,61 @@ def test_appended_transactions_update_gold_to_what_a_rebuild_gives(world, spark)
     source = sorted(generated)[-1]
     with source.open(newline="") as handle:
         header, *rows = list(csv.reader(handle))
-    trans_num = header.index("trans_num")
+    trans_num, trans_ts = header.index("trans_num"), header.index("trans_date_trans_time")
     day = world["root"] / "landing" / "transactions" / "late" / "next_day.csv"
     day.parent.mkdir(exist_ok=True)
+    # the last day's transactions again, as new ones on the day after (a new month)
+    next_day = {trans_num: lambda i, v: f"{i:032x}",
+                trans_ts: lambda i, v: "2024-03-01" + v[len("2024-02-29"):]}
+    assert rows[0][trans_ts].startswith("2024-02-29")
     with day.open("w", newline="") as handle:
         csv.writer(handle).writerows([header] + [
-            [f"{i:032x}" if n == trans_num else v for n, v in enumerate(row)]
+            [next_day[n](i, v) if n in next_day else v for n, v in enumerate(row)]
             for i, row in enumerate(rows[:12], start=7_000)])
     before = versions(world, GOLD)
+    monthly_files = month_ranges(world)
+    # files of whole months, whose ranges do not overlap (about a file per month: a range
+    # partitioning from a sample may put a small month with its neighbour)
+    ranges = sorted(monthly_files.values())
+    assert len(ranges) > 1 and all(a[1] < b[0] for a, b in itertools.pairwise(ranges))
 
     report = run_workflow(world["settings"], spark=spark)
     assert not report.blocked, report.summary()
     assert {v - before[t] for t, v in versions(world, GOLD).items()} == {1}
     assert set(builds(world).values()) == {"incremental"}
     updated = gold_rows(world)
+    # the monthly spend's rows from the new day's month on are rewritten, and only the files
+    # holding them: the earlier months' files are kept as they were
+    after = month_ranges(world)
+    start = date.fromisoformat(re.fullmatch(r"month >= '(.*)'::date", monthly_commit(world)[
+        "operationParameters"]["predicate"]).group(1))
+    new_ids = [f"{i:032x}" for i in range(7_000, 7_012)]
+    assert start == min(r.trans_date for r in read(world, "silver.transactions").where(
+        F.col("trans_id").isin(new_ids)).collect()).replace(day=1)
+    kept = {path for path, (_, last_month) in monthly_files.items() if last_month < start}
+    assert kept and kept <= set(after)
+    assert all(first >= start for path, (first, _) in after.items() if path not in kept)
 
     silver_to_gold(world["settings"], spark=spark, full_refresh=True)
     assert set(builds(world).values()) == {"full"}
     assert gold_rows(world) == updated
+
+
+def month_ranges(world) -> dict[str, tuple]:
+    """The data files of gold.customer_monthly_spend: each one's first and last month."""
+    import pyarrow as pa
+    from deltalake import DeltaTable
+
+    uri = world["settings"].lake().uri(TableId("gold", "customer_monthly_spend"))
+    actions = pa.table(DeltaTable(uri).get_add_actions(flatten=True)).to_pylist()
+    return {a["path"]: (a["min.month"], a["max.month"]) for a in actions}
+
+
+def monthly_commit(world) -> dict:
+    from deltalake import DeltaTable
+
+    return DeltaTable(world["settings"].lake().uri(
+        TableId("gold", "customer_monthly_spend"))).history(1)[0]
 
 
 def test_a_failing_gold_gate_keeps_every_gold_table(world, spark, monkeypatch):

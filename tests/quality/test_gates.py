@@ -21,10 +21,11 @@ from lakehouse.gold.build import (
     CUSTOMER_SUMMARY,
     FRAUD_DAILY,
     SilverSnapshot,
+    Slice,
     build_gold,
     enriched_transactions,
 )
-from lakehouse.gold.expectations import SilverTotals, gold_gates, silver_per_customer
+from lakehouse.gold.expectations import Kept, SilverTotals, gold_gates, silver_per_customer
 from lakehouse.gold.rewards import load_rules
 from lakehouse.io.lake import Lake
 from lakehouse.pii.card import luhn_check_digit
@@ -284,6 +285,46 @@ def test_each_gold_expectation_fails_on_its_defect(gates, gold_inputs, table, br
     gate = gates.validate(str(table), frame, expectations, "r4")
     assert gate.engine == gates.expected_engine
     assert {(e, c.split(",")[0] if c else c) for e, c in failed(gate)} == expected
+
+
+def _sliced_monthly(gates, gold_inputs, slice_rows, kept_from):
+    """The monthly spend's gate when an update rewrites its months from January 2024 on: the
+    table also holds a December 2023 row (3 transactions, 10.00), which the write keeps."""
+    gold, per_customer, totals = gold_inputs
+    monthly = gold[CUSTOMER_MONTHLY_SPEND]
+    december = monthly.limit(1).select(
+        "customer_key", F.lit(date(2023, 12, 1)).alias("month"), "category",
+        F.lit(3).cast("long").alias("txn_count"), F.lit(Decimal("10.00")).cast(
+            monthly.schema["spend"].dataType).alias("spend"),
+        F.lit(0).cast("long").alias("fraud_count"), F.lit(0).cast("long").alias("reward_points"))
+    current = monthly.unionByName(december)
+    slice_ = Slice("month", date(2024, 1, 1))
+    totals = SilverTotals(totals.transactions + 3, totals.spend_cents + 1000, totals.customers,
+                          totals.loans)
+    kept = {CUSTOMER_MONTHLY_SPEND: Kept.of(kept_from(current, december), slice_)}
+    frame, expectations, rows = gold_gates({**gold, CUSTOMER_MONTHLY_SPEND: slice_rows(
+        monthly, december)}, per_customer, totals, kept)[CUSTOMER_MONTHLY_SPEND]
+    return kept[CUSTOMER_MONTHLY_SPEND], gates.validate(
+        str(CUSTOMER_MONTHLY_SPEND), frame, expectations, "r6", rows=rows)
+
+
+def test_a_slice_of_the_monthly_spend_reconciles_with_the_rows_its_write_keeps(gates,
+                                                                               gold_inputs):
+    kept, gate = _sliced_monthly(gates, gold_inputs, lambda monthly, _: monthly,
+                                 lambda current, _: current)
+    assert (kept.transactions, kept.spend_cents) == (3, 1000)
+    assert gate.success, [f.describe() for f in gate.failures]
+    # a row outside the slice (the write would keep its old version too)
+    _, gate = _sliced_monthly(gates, gold_inputs, lambda monthly, dec: monthly.unionByName(dec),
+                              lambda current, _: current)
+    assert failed(gate) == {("expect_column_values_to_be_in_set", "in_slice"),
+                            ("expect_column_sum_to_be_between", "txn_count"),
+                            ("expect_column_sum_to_be_between", "spend_cents")}
+    # kept rows that do not make up the rest of Silver's totals (December lost)
+    _, gate = _sliced_monthly(gates, gold_inputs, lambda monthly, _: monthly,
+                              lambda current, dec: current.exceptAll(dec))
+    assert failed(gate) == {("expect_column_sum_to_be_between", "txn_count"),
+                            ("expect_column_sum_to_be_between", "spend_cents")}
 
 
 def results_of(gate) -> list[tuple]:
