@@ -272,8 +272,19 @@ def test_replace_where_rewrites_only_the_files_holding_matching_rows(spark, delt
     assert len(kept) == 2 and all(after[path] == before[path] for path in kept), \
         "the files of days before the predicate's are not rewritten"
     assert len(after) == 3
-    assert (delta.history(TABLE, 1)[0].run_id,
-            delta.history(TABLE, 1)[0].metadata["lakehouse.as_of"]) == ("r2", "2024-01-05")
+    last = delta.history(TABLE, 1)[0]
+    assert (last.run_id, last.metadata["lakehouse.as_of"],
+            last.metadata["lakehouse.replace_where"]) == ("r2", "2024-01-05",
+                                                         "day >= '2024-01-04'")
+
+
+def test_replace_where_keeps_the_other_rows_of_a_file_it_rewrites(spark, delta):
+    delta.write(frame(spark, ("a", "1.00", 1), ("b", "2.00", 5)).coalesce(1), TABLE)
+    assert len(_day_ranges(delta)) == 1, "one file, holding both sides of the predicate"
+    delta.write(frame(spark, ("c", "3.00", 6)), TABLE, mode="overwrite",
+                replace_where="day >= '2024-01-04'")
+    assert sorted(r.id for r in delta.read(TABLE).collect()) == ["a", "c"]
+    assert delta.version(TABLE) == 1
 
 
 def test_replace_where_refuses_rows_outside_its_predicate(spark, delta):
