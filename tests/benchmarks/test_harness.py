@@ -305,3 +305,14 @@ def test_other_work_adds_up_runs_and_is_unknown_without_proc_stat():
     assert work.as_dict()["other_cpu_s"] == 0.0  # never below nothing
     work.add(10.0, busy=None, ours=1.0)
     assert work.as_dict() is None
+
+
+def test_a_ratio_just_over_its_limit_is_not_rounded_onto_it():
+    raw = _raw()
+    # a day of 26.101 s against a 130.5 s full load: 20.0008%, over the 20% limit (rounded to
+    # three digits it read 0.2 and passed)
+    raw["sizes"][0] = _size("1M", 1_000_000, 100.0, 30.0, 60.0, 25.0, 26.101, 300_000_000)
+    rep = report.build_report(raw)
+    assert rep["derived"][0]["incremental_share"] > 0.2
+    day = _target(rep, "3. Incremental 1% day", "1M")
+    assert (day["status"], day["measured"].split()[0]) == (report.MISS, "20.0%")
