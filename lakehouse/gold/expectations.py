@@ -84,8 +84,8 @@ class Kept:
            amount: str = "spend") -> Kept:
         """``current``: the table before the write."""
         row = current.where(slice.outside()).agg(F.sum(count).alias("n"),
-                                                F.sum(_cents(amount)).alias("cents")).first()
-        return cls(slice, int(row["n"] or 0) if row else 0, int(row["cents"] or 0) if row else 0)
+                                                F.sum(_cents(amount)).alias("cents")).collect()[0]
+        return cls(slice, int(row["n"] or 0), int(row["cents"] or 0))
 
 
 def _non_negative(*columns: str) -> list[Any]:

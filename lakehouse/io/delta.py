@@ -197,11 +197,19 @@ class DeltaIO(ABC):
         """Append or overwrite; creates the table on first write.
 
         ``replace_where`` (an overwrite): a SQL predicate; only the table's rows matching it
-        are replaced, by ``df``, whose every row must match it (a ``SchemaMismatchError``-like
-        ``LakehouseError`` otherwise; nothing is written). Only the files holding matching rows
+        are replaced, by ``df``, whose every row must match it (a ``LakehouseError`` otherwise;
+        nothing is written). Only the files holding matching rows
         are rewritten. ``cluster_by``: a column whose rows of one value go to one file, files
         holding ranges of it (about a file per value), so that a later ``replace_where`` on it
         rewrites few files."""
+
+    def _check_rows_match(self, df: DataFrame, table: TableId, predicate: str) -> None:
+        """A ``replace_where`` write's rows all match its predicate (one job on ``df``)."""
+        from pyspark.sql import functions as F
+
+        if df.where(~F.coalesce(F.expr(predicate), F.lit(False))).limit(1).count():
+            raise LakehouseError(f"cannot write to {table}: rows of the frame do not match the "
+                                 f"predicate {predicate!r} that they replace")
 
     @staticmethod
     def _clustered(df: DataFrame, column: str | None) -> DataFrame:
@@ -449,12 +457,12 @@ class DeltaRsIO(DeltaIO):
             schema = self.schema(table)
         else:
             schema = nullable(df.schema)
+        df = df.select(*schema.fieldNames())
         removes: list[Any] = []
         if exists and replace_where is not None:
-            df, removes = self._replacing(df.select(*schema.fieldNames()), table,
-                                          replace_where, schema)
+            df, removes = self._replacing(df, table, replace_where, schema)
             mode = "append"  # what goes is said by the remove actions
-        df = self._clustered(df.select(*schema.fieldNames()), cluster_by)
+        df = self._clustered(df, cluster_by)
         uri = self.uri(table)
         # A fresh folder inside the table per write: its files are exactly this commit's files.
         folder = f"{uri}/{time.strftime('%Y%m%dT%H%M%S')}-{_short_id()}"
@@ -487,10 +495,8 @@ class DeltaRsIO(DeltaIO):
         from deltalake.transaction import RemoveAction
         from pyspark.sql import functions as F
 
+        self._check_rows_match(df, table, predicate)
         matches = F.coalesce(F.expr(predicate), F.lit(False))
-        if df.where(~matches).limit(1).count():
-            raise LakehouseError(f"cannot write to {table}: rows of the frame do not match the "
-                                 f"predicate {predicate!r} that they replace")
         dt = self._table(table)
         sizes = {a["path"]: a["size_bytes"]
                  for a in pa.table(dt.get_add_actions(flatten=True)).to_pylist()}
@@ -727,13 +733,14 @@ class DeltaSparkIO(DeltaIO):
             self._check_schema(table, df.schema)
             df = df.select(*self.schema(table).fieldNames())
         before = self.version(table)
-        if replace_where is not None and exists:
-            metadata = {**(metadata or {}), "replace_where": replace_where}
+        replacing = replace_where is not None and exists
+        if replacing:
+            self._check_rows_match(df, table, str(replace_where))
+            metadata = {**(metadata or {}), "replace_where": str(replace_where)}
         writer = (self._clustered(df, cluster_by).write.format("delta").mode(mode)
                   .option("userMetadata", self._user_metadata(run_id, step, metadata)))
-        if replace_where is not None and exists:
-            # Delta checks that every new row matches the predicate, and rewrites only the
-            # files holding rows that match it
+        if replacing:
+            # Delta rewrites only the files holding rows that match the predicate
             writer = writer.option("replaceWhere", replace_where)
         writer.save(self._path(table))
         after = self.version(table)

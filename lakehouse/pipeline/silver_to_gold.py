@@ -144,8 +144,7 @@ class SilverToGold:
         run_id = self.report.run_id
         new = self.delta.stage(enriched_transactions(replace(silver, transactions=appended)),
                                run_id, "gold-new")
-        first, newest = new.agg(F.min("trans_date"), F.max("trans_date")).first() or (None,
-                                                                                     None)
+        first, newest = new.agg(F.min("trans_date"), F.max("trans_date")).collect()[0]
         as_of = max(last.as_of, newest or last.as_of)
         if as_of.year != last.as_of.year:
             return None
