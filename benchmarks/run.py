@@ -46,6 +46,7 @@ from typing import Any
 from benchmarks import lakeinfo, machine, queries
 from benchmarks.memory import INTERVAL, TreeSampler
 from benchmarks.report import build_report, fmt_s, write_results
+from lakehouse.runtime.class_archive import ENV as CLASS_ARCHIVE_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "results"
@@ -147,9 +148,11 @@ def last_transactions_file(landing: Path) -> Path:
 # -- worker processes ----------------------------------------------------------------------------
 
 def subprocess_env(*, token_key: bool = True) -> dict[str, str]:
-    """The caller's environment without any LAKEHOUSE_* variable, the benchmark key, and the
+    """The caller's environment without any LAKEHOUSE_* variable but the class archive's
+    (``LAKEHOUSE_CLASS_ARCHIVE=off`` measures without it), the benchmark key, and the
     repository on PYTHONPATH (for ``benchmarks.worker``)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEHOUSE_")}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("LAKEHOUSE_") or k == CLASS_ARCHIVE_ENV}
     if token_key:
         env["LAKEHOUSE_TOKEN_KEY"] = BENCH_TOKEN_KEY
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
@@ -312,6 +315,30 @@ def _phase(result: dict[str, Any], name: str) -> float | None:
     return sum(found) if found else None
 
 
+def prepare_class_archive(workdir: Path, timeout: float, log: Log) -> str:
+    """The JVM class archive every timed run maps (``lakehouse.runtime.class_archive``), in
+    place before the first one: written by a demo run when there is none yet, so that no timed
+    run writes it (at its JVM's exit) or goes without it while later ones map it. Returns what
+    the report says about it."""
+    from lakehouse.runtime import class_archive
+    from lakehouse.runtime.java import resolve_java_home
+    from lakehouse.runtime.spark import LOCAL_CONF
+
+    archives = class_archive.archives_for(
+        resolve_java_home(), LOCAL_CONF["spark.driver.extraJavaOptions"],
+        subprocess_env())
+    if isinstance(archives, str):
+        return f"none ({archives})"
+    archive = archives.wait(timeout=120)
+    if archive is None:
+        log("writing the JVM class archive (an untimed demo run)")
+        warmup = measure_demo(workdir / "class-archive", timeout)
+        archive = archives.wait(timeout=120)
+        if archive is None:
+            return f"none (the demo run did not write one; log {warmup['log']})"
+    return f"{archive} ({archive.stat().st_size / 1e6:.0f} MB), mapped by every timed run"
+
+
 def measure_demo(workdir: Path, timeout: float) -> dict[str, Any]:
     """``lakehouse demo`` as ``make demo`` runs it: default sample, ./landing and ./lake in a
     fresh folder, no tokenization key configured."""
@@ -384,6 +411,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine.describe(),
         "sizes": [],
     }
+    raw["machine"]["jvm_class_archive"] = prepare_class_archive(workdir, args.timeout, log)
     try:
         for transactions in args.sizes:
             size = new_size(transactions, args, workdir)

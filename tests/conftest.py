@@ -9,6 +9,10 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("LAKEHOUSE_TOKEN_KEY", "test-only-tokenization-key")
+# The test run's sessions (this one, and the command line's in subprocesses) neither write nor
+# map a JVM class archive in the user's cache; tests/runtime/test_class_archive.py does, in
+# folders of its own.
+os.environ.setdefault("LAKEHOUSE_CLASS_ARCHIVE", "off")
 
 
 @pytest.fixture(scope="session")

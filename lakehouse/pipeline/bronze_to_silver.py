@@ -499,6 +499,6 @@ def bronze_to_silver(settings: Settings, *, full_refresh: bool = False,
     """Run Bronze -> Silver for every source under the lake lock."""
     lake = settings.lake()
     with lake_lock(lake):
-        session = spark or get_spark(settings.spark)
+        session = spark or get_spark(settings.spark, write_archive=True)
         return BronzeToSilver(settings, session, full_refresh=full_refresh, progress=progress,
                               run_id=run_id).run()

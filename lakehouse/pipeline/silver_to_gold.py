@@ -238,6 +238,6 @@ def silver_to_gold(settings: Settings, *, progress: Progress = lambda _: None,
     lake = settings.lake()
     with lake_lock(lake):
         report = RunReport(new_run_id())
-        SilverToGold(settings, spark or get_spark(settings.spark), report, progress=progress,
-                     full_refresh=full_refresh).run()
+        SilverToGold(settings, spark or get_spark(settings.spark, write_archive=True), report,
+                     progress=progress, full_refresh=full_refresh).run()
         return report

@@ -73,7 +73,8 @@ def run_workflow(settings: Settings, *, full_refresh: bool = False,
     all of them."""
     graph = graph or load_job_graph(settings.conf_dir)
     with lake_lock(settings.lake()):
-        run = _Run(settings, spark or get_spark(settings.spark), full_refresh, progress)
+        run = _Run(settings, spark or get_spark(settings.spark, write_archive=True),
+                   full_refresh, progress)
         for step in graph.order():
             if run.report.blocked and step.kind == "job":
                 progress(f"{step.name}: skipped (a quality gate blocked an earlier step)")

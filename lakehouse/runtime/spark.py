@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lakehouse.config import SparkSettings
+from lakehouse.runtime import class_archive
 from lakehouse.runtime.java import resolve_java_home
 
 if TYPE_CHECKING:
@@ -136,30 +137,60 @@ def apply_conf(spark: SparkSession, conf: dict[str, str]) -> None:
             spark.conf.set(key, value)
 
 
-def _local_session(settings: SparkSettings, app_name: str) -> SparkSession:
-    os.environ["JAVA_HOME"] = str(resolve_java_home())
+def _local_session(settings: SparkSettings, app_name: str, write_archive: bool) -> SparkSession:
+    java_home = resolve_java_home()
+    os.environ["JAVA_HOME"] = str(java_home)
     # Workers must run the same interpreter (and so the same packages) as the driver.
     os.environ["PYSPARK_PYTHON"] = sys.executable
     os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
-    from pyspark.sql import SparkSession
-
     conf: dict[str, Any] = {**COMMON_CONF, **LOCAL_CONF,
                             "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
                             "spark.default.parallelism": str(settings.shuffle_partitions),
                             "spark.driver.memory": settings.driver_memory,
                             **settings.extra}
-    builder = SparkSession.builder.master(settings.master or "local[2]").appName(app_name)
-    for key, value in conf.items():
-        builder = builder.config(key, value)
+    java_options = conf["spark.driver.extraJavaOptions"]
+    archive = class_archive.plan(java_home, java_options, write=write_archive)
     log.info("starting local Spark (%s, Java at %s)", settings.master, os.environ["JAVA_HOME"])
-    spark = builder.getOrCreate()
+    try:
+        spark = _start(settings, app_name, conf, archive.options)
+    except Exception:
+        if not archive.options:
+            raise
+        # A JVM that cannot map an archive it was given crashes rather than going without
+        # (a truncated file: SIGBUS). The archive was checked when it was put in place, but a
+        # session must never depend on a cache: it is set aside, and the session starts without.
+        log.warning("Spark did not start with the class archive %s; starting without it",
+                    archive.archive)
+        archive.discard()
+        archive = class_archive.ArchivePlan(note="set aside after a failed start")
+        spark = _start(settings, app_name, conf, ())
     spark.sparkContext.setLogLevel("ERROR")
     _import_functions(spark)
+    archive.started(spark)
+    log.info("class archive: %s", (f"writing {archive.archive} at exit" if archive.writes
+                                   else f"mapping {archive.archive}" if archive.archive
+                                   else archive.note))
     return spark
 
 
-def get_spark(settings: SparkSettings | None = None, app_name: str = "lakehouse") -> SparkSession:
-    """The active session if there is one, else Glue's on Glue, else a new local one."""
+def _start(settings: SparkSettings, app_name: str, conf: dict[str, Any],
+           archive_options: tuple[str, ...]) -> SparkSession:
+    from pyspark.sql import SparkSession
+
+    options = " ".join([conf["spark.driver.extraJavaOptions"], *archive_options])
+    builder = SparkSession.builder.master(settings.master or "local[2]").appName(app_name)
+    for key, value in {**conf, "spark.driver.extraJavaOptions": options}.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
+
+
+def get_spark(settings: SparkSettings | None = None, app_name: str = "lakehouse", *,
+              write_archive: bool = False) -> SparkSession:
+    """The active session if there is one, else Glue's on Glue, else a new local one.
+
+    A new local session maps the class archive (``lakehouse.runtime.class_archive``) when
+    there is one; ``write_archive``: when there is none, this session writes it as its JVM
+    exits (pipeline runs, which load the classes every run needs)."""
     from pyspark.sql import SparkSession
 
     active = SparkSession.getActiveSession()
@@ -167,7 +198,7 @@ def get_spark(settings: SparkSettings | None = None, app_name: str = "lakehouse"
         return active
     if running_on_glue():
         return _glue_session()
-    return _local_session(settings or SparkSettings(), app_name)
+    return _local_session(settings or SparkSettings(), app_name, write_archive)
 
 
 def stop_spark() -> None:
