@@ -14,6 +14,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse.errors import ConfigError
+from lakehouse.runtime.spark import local_frame
 
 RULES_SCHEMA = T.StructType([
     T.StructField("category", T.StringType()),
@@ -74,7 +75,7 @@ def load_rules(spark: SparkSession, path: Path) -> DataFrame:
             if start <= end:
                 # a transaction would match two rules and be counted twice
                 raise ConfigError(f"{path}: reward rules for {category!r} overlap on {start}")
-    return spark.createDataFrame(rows, RULES_SCHEMA)
+    return local_frame(spark, rows, RULES_SCHEMA)
 
 
 def with_reward_points(rules: DataFrame) -> Callable[[DataFrame], DataFrame]:

@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 from lakehouse.errors import LakehouseError, TableNotFoundError
 from lakehouse.io.lake import Lake, TableId, spark_path
 from lakehouse.pipeline.faults import fault_point
+from lakehouse.runtime.spark import local_frame
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -242,7 +243,7 @@ class DeltaIO(ABC):
 
     def _read_files(self, uris: list[str], schema: StructType) -> DataFrame:
         if not uris:
-            return self.spark.createDataFrame([], schema)
+            return local_frame(self.spark, [], schema)
         return self.spark.read.schema(schema).parquet(*(spark_path(u) for u in uris))
 
     def append_records(self, records: Sequence[Sequence[Any]], schema: StructType,
@@ -266,7 +267,7 @@ class DeltaIO(ABC):
     def read_or_empty(self, table: TableId, schema: StructType) -> DataFrame:
         if self.exists(table):
             return self.read(table)
-        return self.spark.createDataFrame([], schema)
+        return local_frame(self.spark, [], schema)
 
     def _require(self, table: TableId) -> None:
         if not self.exists(table):

@@ -28,6 +28,7 @@ from pyspark.sql import types as T
 from lakehouse.config import SourceConfig
 from lakehouse.errors import LandingError
 from lakehouse.io.lake import spark_path
+from lakehouse.runtime.spark import local_frame
 
 log = logging.getLogger(__name__)
 
@@ -326,8 +327,10 @@ def read_raw(spark: SparkSession, source: SourceConfig, files: Iterable[LandingF
     for other in frames[1:]:
         frame = frame.unionByName(other)
     # Map Spark's file path back to the landing-relative name recorded everywhere else.
-    mapping = spark.createDataFrame([(f.uri, f.relative, f.modified) for f in readable],
-                                    f"uri string, relative string, {LANDED_AT} timestamp")
+    mapping = local_frame(spark, [(f.uri, f.relative, f.modified) for f in readable],
+                          T.StructType([T.StructField("uri", T.StringType()),
+                                        T.StructField("relative", T.StringType()),
+                                        T.StructField(LANDED_AT, T.TimestampType())]))
     frame = (frame.join(F.broadcast(mapping), frame[SOURCE_FILE] == mapping["uri"], "left")
              .withColumn(SOURCE_FILE, F.coalesce("relative", SOURCE_FILE))
              .drop("uri", "relative"))

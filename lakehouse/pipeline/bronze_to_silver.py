@@ -50,7 +50,7 @@ from lakehouse.quality.gates import (
 )
 from lakehouse.quality.keys import with_gate_key
 from lakehouse.reference import load_reference_values
-from lakehouse.runtime.spark import get_spark
+from lakehouse.runtime.spark import get_spark, local_frame
 from lakehouse.silver import ENTITIES, Entity, scd2
 from lakehouse.silver.batch import CLEAN, DUPLICATE, OUTCOME, QUARANTINED, classify, to_quarantine
 from lakehouse.silver.entity import ROW_HASH
@@ -436,7 +436,7 @@ class BronzeToSilver:
         history_table = entity.history_table
         assert history_table is not None
         history_schema = scd2.history_schema(entity.schema)
-        existing = (self.spark.createDataFrame([], history_schema) if self.full_refresh
+        existing = (local_frame(self.spark, [], history_schema) if self.full_refresh
                     else self.delta.read_or_empty(history_table, history_schema))
         rebuilt = (clean.transform(scd2.build_history(existing, entity.current_key,
                                                       entity.version_column))

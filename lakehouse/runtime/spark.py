@@ -13,7 +13,10 @@ from lakehouse.runtime import class_archive
 from lakehouse.runtime.java import resolve_java_home
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from collections.abc import Iterable, Sequence
+
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import StructType
 
 log = logging.getLogger(__name__)
 LOG4J_CONF = Path(__file__).with_name("log4j2.properties")
@@ -207,3 +210,51 @@ def stop_spark() -> None:
     active = SparkSession.getActiveSession()
     if active is not None:
         active.stop()
+
+
+def local_frame(spark: SparkSession, rows: Iterable[Sequence[Any]],
+                schema: StructType) -> DataFrame:
+    """A DataFrame of a few rows held in the driver (Python values in ``schema``'s column
+    order, as ``createDataFrame`` takes them), built without a Spark job of its own.
+
+    ``createDataFrame`` of Python rows makes an RDD whose rows Python workers unpickle: every
+    read of the frame is a job of a task per core, each starting a Python worker (0.4-0.5 s for
+    the small side of a broadcast join, in each run that lands files). Here the rows travel as
+    one JSON text, a parameter of a query that ``from_json`` expands in the JVM: timestamps and
+    dates as PySpark encodes them (microseconds and days since the epoch, naive datetimes read
+    as local time), decimals as text; other types as JSON has them."""
+    import json
+
+    from pyspark.sql import types as T
+
+    def wire(kind: T.DataType) -> T.DataType:
+        if isinstance(kind, T.TimestampType | T.DateType):
+            return T.LongType()
+        if isinstance(kind, T.DecimalType):
+            return T.StringType()
+        return kind
+
+    def encode(value: Any, kind: T.DataType) -> Any:
+        if value is None:
+            return None
+        if isinstance(kind, T.TimestampType | T.DateType):
+            return kind.toInternal(value)
+        if isinstance(kind, T.DecimalType):
+            return str(value)
+        return value
+
+    def restore(field: T.StructField) -> str:
+        name = f"`{field.name}`"
+        if isinstance(field.dataType, T.TimestampType):
+            return f"timestamp_micros({name}) AS {name}"
+        if isinstance(field.dataType, T.DateType):
+            return f"date_from_unix_date(CAST({name} AS INT)) AS {name}"
+        return f"CAST({name} AS {field.dataType.simpleString()}) AS {name}"
+
+    fields = schema.fields
+    text = json.dumps([{f.name: encode(v, f.dataType) for f, v in zip(fields, row, strict=True)}
+                       for row in rows])
+    shape = T.ArrayType(T.StructType([T.StructField(f.name, wire(f.dataType))
+                                      for f in fields])).simpleString()
+    return spark.sql(f"SELECT {', '.join(restore(f) for f in fields)} "
+                     f"FROM (SELECT inline(from_json(:rows, '{shape}')))", args={"rows": text})

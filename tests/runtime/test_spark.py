@@ -24,3 +24,31 @@ def test_a_local_session_has_every_hadoop_setting(spark):
     for key, value in COMMON_CONF.items():
         if key.startswith("spark.hadoop."):
             assert hadoop.get(key.removeprefix("spark.hadoop.")) == value, key
+
+
+def test_local_frame_holds_what_create_dataframe_holds_without_an_rdd(spark):
+    import datetime as dt
+    from decimal import Decimal
+
+    from pyspark.sql import types as T
+
+    from lakehouse.runtime.spark import local_frame
+
+    schema = T.StructType([
+        T.StructField("text", T.StringType()), T.StructField("count", T.LongType()),
+        T.StructField("rate", T.DecimalType(6, 2)), T.StructField("day", T.DateType()),
+        T.StructField("at", T.TimestampType()), T.StructField("flag", T.BooleanType()),
+        T.StructField("share", T.DoubleType())])
+    rows = [("it's \"quoted\", `ticked` and :colon", 2**40, Decimal("12.34"),
+             dt.date(2024, 2, 29), dt.datetime(2024, 3, 1, 12, 30, 5, 123456, tzinfo=dt.UTC),
+             True, 0.1),
+            (None, None, None, None, dt.datetime(2024, 3, 1, 12, 30, 5, 7), False, None)]
+    frame = local_frame(spark, rows, schema)
+    assert frame.schema == schema
+    assert frame.collect() == spark.createDataFrame(rows, schema).collect()
+    # no RDD of pickled rows (which Python workers unpickle in a job of its own)
+    assert "ExistingRDD" not in frame._jdf.queryExecution().executedPlan().toString()
+    assert "ExistingRDD" in spark.createDataFrame(rows, schema)._jdf.queryExecution() \
+        .executedPlan().toString()
+    empty = local_frame(spark, [], schema)
+    assert empty.schema == schema and empty.count() == 0
