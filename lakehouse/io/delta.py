@@ -448,9 +448,6 @@ class DeltaRsIO(DeltaIO):
               run_id: str | None = None, step: str | None = None,
               metadata: Mapping[str, str] | None = None, replace_where: str | None = None,
               cluster_by: str | None = None) -> CommitResult:
-        from deltalake import CommitProperties, Schema
-        from deltalake.transaction import create_table_with_add_actions
-
         _check_replace_where(mode, replace_where)
         exists = self.exists(table)
         if exists:
@@ -463,15 +460,29 @@ class DeltaRsIO(DeltaIO):
         if exists and replace_where is not None:
             df, removes = self._replacing(df, table, replace_where, schema)
             mode = "append"  # what goes is said by the remove actions
-        df = self._clustered(df, cluster_by)
-        uri = self.uri(table)
-        # A fresh folder inside the table per write: its files are exactly this commit's files.
-        folder = f"{uri}/{time.strftime('%Y%m%dT%H%M%S')}-{_short_id()}"
-        df.write.mode("errorifexists").parquet(spark_path(folder))
-        actions, rows = self._add_actions(table, folder, schema)
-        fault_point(f"delta.commit:{table}")  # Parquet written, not yet in the log
+        folder = self._write_folder(self._clustered(df, cluster_by), table)
         if removes:  # the log's operation is an append that removes files: say why
             metadata = {**(metadata or {}), "replace_where": str(replace_where)}
+        return self._commit_folder(table, folder, schema, mode, removes, exists, run_id=run_id,
+                                   step=step, metadata=metadata)
+
+    def _write_folder(self, df: DataFrame, table: TableId) -> str:
+        """``df`` written as Parquet into a fresh folder inside the table (none of its files in
+        the log yet: its files are exactly one commit's files); the folder's URI."""
+        folder = f"{self.uri(table)}/{time.strftime('%Y%m%dT%H%M%S')}-{_short_id()}"
+        df.write.mode("errorifexists").parquet(spark_path(folder))
+        return folder
+
+    def _commit_folder(self, table: TableId, folder: str, schema: StructType, mode: WriteMode,
+                       removes: list[Any], exists: bool, *, run_id: str | None,
+                       step: str | None, metadata: Mapping[str, str] | None) -> CommitResult:
+        """One commit adding the files of ``folder`` (``_write_folder``) and ``removes``."""
+        from deltalake import CommitProperties, Schema
+        from deltalake.transaction import create_table_with_add_actions
+
+        uri = self.uri(table)
+        actions, rows = self._add_actions(table, folder, schema)
+        fault_point(f"delta.commit:{table}")  # Parquet written, not yet in the log
         properties = CommitProperties(custom_metadata=commit_metadata(run_id, step, metadata))
         if not exists:
             create_table_with_add_actions(uri, Schema.from_json(schema.json()), actions,
@@ -562,19 +573,25 @@ class DeltaRsIO(DeltaIO):
             return MergeResult(table, result.version, result.rows, result.rows, 0)
         self._check_schema(table, df.schema)
         schema = self.schema(table)
-        # the source is computed once: the key check, the append or the merge read this copy
+        # The source is computed once, into a folder inside the table that is not in its log:
+        # the key check and the merge read it, and when every key is new those very files are
+        # committed (before, a copy in the run's scratch folder was written again as the
+        # table's files: a second write of the day's rows).
         source_df = df.select(*schema.fieldNames())
-        staging = self._write_scratch(source_df, run_id or "adhoc",
-                                      f"merge-{table.layer}-{table.name}")
+        staging: str | None = self._write_folder(source_df, table)
         try:
-            staged = self._read_scratch(staging, source_df)
+            staged = self._read_scratch(str(staging), source_df)
             if spec.insert_when is None and not self._any_key_in(staged, table, spec.keys):
                 # Only new keys (a new day's transactions): an append. delta-rs would hold the
                 # whole target in memory to find that out (1.6 GB for 4 M rows); Spark
                 # streams it.
-                result = self.write(staged, table, "append", run_id=run_id, step=step)
+                folder, staging = str(staging), None  # the table's files from here on
+                result = self._commit_folder(table, folder, schema, "append", [], True,
+                                             run_id=run_id, step=step, metadata=None)
+                if result.version is None:  # no rows: nothing was committed
+                    self.lake.remove(folder)
                 return MergeResult(table, result.version, result.rows, result.rows, 0)
-            files = [i.path for i in self._written_files(staging)]
+            files = [i.path for i in self._written_files(str(staging))]
             fs, _ = self.lake.filesystem()
             source = pads.dataset(files, format="parquet", filesystem=fs)
             source_rows = source.count_rows()
@@ -593,7 +610,8 @@ class DeltaRsIO(DeltaIO):
             merger = merger.when_not_matched_insert_all(predicate=spec.insert_when)
             metrics = merger.execute()
         finally:
-            self.lake.remove(staging)
+            if staging is not None:  # never in the log: the merge wrote files of its own
+                self.lake.remove(staging)
         inserted = int(metrics.get("num_target_rows_inserted", 0))
         updated = int(metrics.get("num_target_rows_updated", 0))
         version = self._table(table).version() if inserted or updated else None

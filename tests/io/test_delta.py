@@ -109,6 +109,18 @@ def test_empty_append_commits_nothing(spark, delta):
     assert delta.version(TABLE) == 0
 
 
+def _files_outside_the_log(delta, table):
+    """Parquet files in the table's folder that no commit of its log added (written, never
+    committed, left behind), and what the run's scratch folders hold."""
+    root = Path(delta.uri(table))
+    named = {(root / json.loads(line)["add"]["path"]).resolve()
+             for commit in (root / "_delta_log").glob("*.json")
+             for line in commit.read_text().splitlines() if '"add"' in line}
+    stray = {p.resolve() for p in root.rglob("*.parquet")} - named
+    scratch = Path(delta.lake.staging_root)
+    return sorted(stray), sorted(scratch.rglob("*.parquet")) if scratch.exists() else []
+
+
 def test_merge_inserts_updates_and_skips_unchanged(spark, delta):
     delta.write(frame(spark, ("a", "1.00", 1), ("b", "2.00", 2)), TABLE)
     spec = MergeSpec(keys=("id",), update_when="t.amount <> s.amount")
@@ -122,6 +134,7 @@ def test_merge_inserts_updates_and_skips_unchanged(spark, delta):
     assert (replay.inserted, replay.updated, replay.unchanged) == (0, 0, 1)
     assert delta.version(TABLE) == version, "a merge that changes nothing commits nothing"
     assert delta.read(TABLE).count() == 3
+    assert _files_outside_the_log(delta, TABLE) == ([], []), "the merge's source is removed"
 
 
 def test_merge_of_new_keys_only_appends(spark, delta):
@@ -133,9 +146,12 @@ def test_merge_of_new_keys_only_appends(spark, delta):
     assert sorted((r.id or "-", str(r.amount)) for r in delta.read(TABLE).collect()) == [
         ("-", "4.00"), ("a", "1.00"), ("b", "2.00"), ("c", "3.00")]
     assert delta.history(TABLE, 1)[0].operation != "MERGE", "no target file is read"
+    # the source, written once inside the table, is what was committed: nothing else is left
+    assert _files_outside_the_log(delta, TABLE) == ([], [])
     nothing = delta.merge(spark.createDataFrame([], SCHEMA), TABLE, spec)
     assert (nothing.version, nothing.source_rows) == (None, 0)
     assert delta.version(TABLE) == 1
+    assert _files_outside_the_log(delta, TABLE) == ([], [])
 
 
 def test_appended_since_gives_the_rows_of_appends_and_insert_only_merges(spark, delta):
