@@ -210,7 +210,8 @@ class BronzeToSilver:
 
     def __init__(self, settings: Settings, spark: SparkSession, *, full_refresh: bool = False,
                  progress: Progress = _quiet, run_id: str | None = None,
-                 gates: QualityGates | None = None, report: RunReport | None = None) -> None:
+                 gates: QualityGates | None = None, report: RunReport | None = None,
+                 render_docs: bool = True) -> None:
         self.settings = settings
         self.spark = spark
         self.lake = settings.lake()
@@ -223,6 +224,7 @@ class BronzeToSilver:
         self.references = load_reference_values(settings.reference_dir)
         self.notes: dict[str, str] = {}  # landing path -> what was noticed reading it
         self.gates = gates or QualityGates.of(settings)
+        self.render_docs = render_docs  # False: the caller renders Data Docs (the workflow, once)
         self._tokenize: Callable[[Column], Column] | None = None
 
     @property
@@ -271,7 +273,8 @@ class BronzeToSilver:
             self.delta.append_records(results_records(self.run_id, self.report.gates),
                                       DQ_RESULTS_SCHEMA, DQ_RESULTS, run_id=self.run_id,
                                       step="ops")
-            self.report.docs_path = self.gates.render_docs()
+            if self.render_docs:
+                self.report.docs_path = self.gates.render_docs()
         return self.report
 
     def _unrecorded_bronze(self, source: SourceConfig,

@@ -79,7 +79,7 @@ class Built(NamedTuple):
 class SilverToGold:
     def __init__(self, settings: Settings, spark: SparkSession, report: RunReport, *,
                  progress: Progress, gates: QualityGates | None = None,
-                 full_refresh: bool = False) -> None:
+                 full_refresh: bool = False, render_docs: bool = True) -> None:
         self.settings = settings
         self.spark = spark
         self.lake = settings.lake()
@@ -88,6 +88,7 @@ class SilverToGold:
         self.progress = progress
         self.gates = gates or QualityGates.of(settings)
         self.full_refresh = full_refresh
+        self.render_docs = render_docs  # False: the caller renders Data Docs (the workflow, once)
 
     def _last_build(self) -> LastBuild | None:
         """None when the Gold tables disagree (a run stopped between two Gold commits), one is
@@ -229,7 +230,8 @@ class SilverToGold:
         self.delta.append_records(ops.records(steps), ops.RUN_LOG_SCHEMA, ops.RUN_LOG,
                                   run_id=run_id, step="ops")
         self.report.steps += steps
-        self.report.docs_path = self.gates.render_docs()
+        if self.render_docs:
+            self.report.docs_path = self.gates.render_docs()
 
 
 def silver_to_gold(settings: Settings, *, progress: Progress = lambda _: None,

@@ -7,6 +7,7 @@ still registers what was written (quarantine, ops tables), as the evidence an op
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 from pyspark.sql import SparkSession
@@ -34,11 +35,17 @@ class _Run:
     def bronze_to_silver(self) -> None:
         BronzeToSilver(self.settings, self.spark, full_refresh=self.full_refresh,
                        progress=self.progress, report=self.report,
-                       gates=self.gates).run()
+                       gates=self.gates, render_docs=False).run()
 
     def silver_to_gold(self) -> None:
         SilverToGold(self.settings, self.spark, self.report, progress=self.progress,
-                     gates=self.gates, full_refresh=self.full_refresh).run()
+                     gates=self.gates, full_refresh=self.full_refresh,
+                     render_docs=False).run()
+
+    def render_docs(self) -> None:
+        """Data Docs of every gate the run's steps ran, rendered once (each render rebuilds
+        the index page: about half a second)."""
+        self.report.docs_path = self.gates.render_docs() or self.report.docs_path
 
     def register_catalog(self) -> None:
         register_catalog(self.settings, self.progress)
@@ -75,9 +82,15 @@ def run_workflow(settings: Settings, *, full_refresh: bool = False,
     with lake_lock(settings.lake()):
         run = _Run(settings, spark or get_spark(settings.spark, write_archive=True),
                    full_refresh, progress)
-        for step in graph.order():
-            if run.report.blocked and step.kind == "job":
-                progress(f"{step.name}: skipped (a quality gate blocked an earlier step)")
-                continue
-            _action(run, step)()
+        try:
+            for step in graph.order():
+                if run.report.blocked and step.kind == "job":
+                    progress(f"{step.name}: skipped (a quality gate blocked an earlier step)")
+                    continue
+                _action(run, step)()
+        except BaseException:
+            with contextlib.suppress(Exception):  # the pages of the gates that did run
+                run.render_docs()
+            raise
+        run.render_docs()
         return run.report

@@ -77,7 +77,9 @@ def test_every_gate_is_recorded_and_rendered(world):
     assert results.where(~F.col("success")).count() == 0
     docs = world["report"].docs_path
     assert docs and docs.endswith("index.html")
-    assert "silver.transactions" in Path(docs).read_text(encoding="utf-8")
+    # rendered once, at the end of the run: both steps' gates are in it
+    index = Path(docs).read_text(encoding="utf-8")
+    assert all(table in index for table in ("silver.transactions", *GOLD)), index[:500]
     steps = {r.step: r for r in read(world, "ops.run_log")
              .where(F.col("run_id") == world["report"].run_id).collect()}
     assert steps["gate.silver.transactions"].outcome == "passed"
@@ -89,6 +91,24 @@ def test_every_gate_is_recorded_and_rendered(world):
         step = steps[f"gate.{gate.table}"] if gate.table in GOLD else \
             steps[f"gate.silver.{gate.table.split('.')[1]}"]
         assert step.message.endswith(f"(pandas, {gate.rows:,} rows)"), step.message
+
+
+def test_a_run_that_fails_after_a_gate_still_renders_its_page(spark, tmp_path, monkeypatch):
+    from lakehouse.pipeline import workflow
+
+    generate(tmp_path / "landing", customers=8, months=1, seed=5, defect_rate=0.0)
+    settings = load_settings(lake_root=str(tmp_path / "lake"),
+                             landing_root=str(tmp_path / "landing"), environ={})
+
+    def broken(self):
+        raise RuntimeError("Gold failed")
+
+    monkeypatch.setattr(workflow.SilverToGold, "run", broken)
+    with pytest.raises(RuntimeError, match="Gold failed"):
+        run_workflow(settings, spark=spark)
+    index = list((tmp_path / "lake").rglob("index.html"))
+    assert len(index) == 1
+    assert "silver.transactions" in index[0].read_text(encoding="utf-8")
 
 
 def test_second_run_commits_nothing_anywhere(world, spark):
