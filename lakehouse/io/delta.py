@@ -578,20 +578,21 @@ class DeltaRsIO(DeltaIO):
         # committed (before, a copy in the run's scratch folder was written again as the
         # table's files: a second write of the day's rows).
         source_df = df.select(*schema.fieldNames())
-        staging: str | None = self._write_folder(source_df, table)
+        staging = self._write_folder(source_df, table)
+        committed = False  # once the folder's files are the table's, they stay
         try:
-            staged = self._read_scratch(str(staging), source_df)
+            staged = self._read_scratch(staging, source_df)
             if spec.insert_when is None and not self._any_key_in(staged, table, spec.keys):
                 # Only new keys (a new day's transactions): an append. delta-rs would hold the
                 # whole target in memory to find that out (1.6 GB for 4 M rows); Spark
                 # streams it.
-                folder, staging = str(staging), None  # the table's files from here on
-                result = self._commit_folder(table, folder, schema, "append", [], True,
+                committed = True
+                result = self._commit_folder(table, staging, schema, "append", [], True,
                                              run_id=run_id, step=step, metadata=None)
                 if result.version is None:  # no rows: nothing was committed
-                    self.lake.remove(folder)
+                    self.lake.remove(staging)
                 return MergeResult(table, result.version, result.rows, result.rows, 0)
-            files = [i.path for i in self._written_files(str(staging))]
+            files = [i.path for i in self._written_files(staging)]
             fs, _ = self.lake.filesystem()
             source = pads.dataset(files, format="parquet", filesystem=fs)
             source_rows = source.count_rows()
@@ -610,7 +611,7 @@ class DeltaRsIO(DeltaIO):
             merger = merger.when_not_matched_insert_all(predicate=spec.insert_when)
             metrics = merger.execute()
         finally:
-            if staging is not None:  # never in the log: the merge wrote files of its own
+            if not committed:  # never in the log: the merge wrote files of its own
                 self.lake.remove(staging)
         inserted = int(metrics.get("num_target_rows_inserted", 0))
         updated = int(metrics.get("num_target_rows_updated", 0))

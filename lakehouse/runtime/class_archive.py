@@ -31,7 +31,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import shlex
 import subprocess
 import time
@@ -39,6 +38,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from lakehouse.runtime.java import release_major
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -67,22 +68,9 @@ def folder(environ: dict[str, str] | None = None) -> Path | None:
     return Path(cache) / "lakehouse" / "class-archives"
 
 
-def java_release_major(java_home: Path) -> int | None:
-    """The runtime's major version, from its ``release`` file (None when it has none)."""
-    try:
-        text = (java_home / "release").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-    match = re.search(r'^JAVA_VERSION="(\d+)(?:\.(\d+))?', text, re.MULTILINE)
-    if not match:
-        return None
-    major = int(match.group(1))
-    return int(match.group(2) or 0) if major == 1 else major
-
-
 def unsupported(java_home: Path) -> str | None:
     """Why this runtime cannot use a dynamic archive (None when it can)."""
-    major = java_release_major(java_home)
+    major = release_major(java_home)
     if major is None or major < _MIN_JAVA:
         return f"Java {major or 'of unknown version'} has no dynamic class archives"
     if not (java_home / "lib" / "server" / "classes.jsa").is_file():
@@ -206,13 +194,14 @@ class ClassArchives:
                 busy = True
                 continue
             partial = Path(str(info.get("partial", "")))
-            if (partial.name.startswith(f"spark-{self.key}.") and partial.is_file()
-                    and not self.final.exists() and isinstance(info.get("classpath"), str)
+            ours = partial.name.startswith(f"spark-{self.key}.")  # never touch another file
+            if (ours and partial.is_file() and not self.final.exists()
+                    and isinstance(info.get("classpath"), str)
                     and maps(self.java_home, partial, info["classpath"], self.java_options)):
                 os.replace(partial, self.final)
                 log.info("class archive ready: %s", self.final)
                 self._prune()
-            elif partial.name.startswith(f"spark-{self.key}."):
+            elif ours:
                 partial.unlink(missing_ok=True)
             sidecar.unlink(missing_ok=True)
         return busy

@@ -20,7 +20,21 @@ def java_major(java_bin: Path) -> int | None:
                              timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    match = re.search(r'version "(\d+)(?:\.(\d+))?', out.stderr + out.stdout)
+    return _major(re.search(r'version "(\d+)(?:\.(\d+))?', out.stderr + out.stdout))
+
+
+def release_major(java_home: Path) -> int | None:
+    """The major version a runtime's ``release`` file states (no process started; None when
+    it has none)."""
+    try:
+        text = (java_home / "release").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    return _major(re.search(r'^JAVA_VERSION="(\d+)(?:\.(\d+))?', text, re.MULTILINE))
+
+
+def _major(match: re.Match[str] | None) -> int | None:
+    """The major version of a match of "<major>[.<minor>]": Java 8 and older say 1.<major>."""
     if not match:
         return None
     major = int(match.group(1))
