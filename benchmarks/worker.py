@@ -137,13 +137,18 @@ def _instrument_gates(phases: Phases, calls: list[dict[str, Any]]) -> None:
 
 def pipeline(args: argparse.Namespace) -> dict[str, Any]:
     from lakehouse.pipeline.workflow import run_workflow
+    from lakehouse.pipeline.workload import estimate, pipeline_spark
+    from lakehouse.runtime.spark import jit_options
 
     phases = Phases()
     timed = _instrument(phases)
     gates: list[dict[str, Any]] = []
     _instrument_gates(phases, gates)
     settings = _settings(args)
-    spark = _spark(settings, phases)
+    # the session a user's `lakehouse run` starts: its JIT chosen by the run's workload
+    workload = estimate(settings)
+    spark = phases.time("spark_start", lambda: pipeline_spark(settings))
+    phases.spark = spark
     log: list[tuple[float, str]] = []
     started = time.time()
 
@@ -156,7 +161,8 @@ def pipeline(args: argparse.Namespace) -> dict[str, Any]:
         "task": "pipeline", "run_id": report.run_id, "blocked": report.blocked,
         "nothing_new": report.nothing_new, "timed_steps": timed,
         "phases": phases.items, "gates": gates, "summary": report.summary(), "progress": log,
-        "spark": settings.spark.model_dump(),
+        "spark": settings.spark.model_dump(), "workload": workload.describe(),
+        "jit": "quick" if jit_options(settings.spark, workload.small) else "peak",
     }
 
 

@@ -197,6 +197,11 @@ class SparkSettings(_Frozen):
     # Spark jobs a step may run at once where its frames do not depend on each other (Gold's
     # tables and the gates' Silver figures): a job's idle cores go to the others' tasks
     concurrent_jobs: int = Field(default=2, ge=1)
+    # How a local JVM compiles Spark's code (lakehouse.runtime.spark.jit_options): "quick"
+    # (C1 only: compiled at once, runs slower), "peak" (the JVM's default, C1 then C2: slower
+    # to warm up, fastest once warm), "auto": quick for a pipeline run that reads little
+    # (lakehouse.pipeline.workload), else peak. Glue's JVM is not ours to set.
+    jit: Literal["auto", "quick", "peak"] = "auto"
     extra: dict[str, str] = {}
 
 

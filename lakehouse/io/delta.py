@@ -916,3 +916,15 @@ def snapshot(lake: Lake, table: TableId, version: int | None = None,
         _load_as_of(dt, table, as_of)
     schema = pa.schema(DeltaTable.schema(dt).to_arrow())
     return Snapshot(table, dt.version(), tuple(dt.file_uris()), schema)
+
+
+def data_bytes(lake: Lake, table: TableId) -> int:
+    """The size of a table's current data files (0 when there is no table), read from its log
+    without Spark."""
+    import pyarrow as pa
+
+    io = DeltaRsIO(None, lake)
+    if not io.exists(table):
+        return 0
+    sizes = pa.table(io._table(table).get_add_actions(flatten=True)).column("size_bytes")
+    return int(sum(sizes.to_pylist()))

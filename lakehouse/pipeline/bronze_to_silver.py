@@ -50,7 +50,7 @@ from lakehouse.quality.gates import (
 )
 from lakehouse.quality.keys import with_gate_key
 from lakehouse.reference import load_reference_values
-from lakehouse.runtime.spark import get_spark, local_frame
+from lakehouse.runtime.spark import local_frame
 from lakehouse.silver import ENTITIES, Entity, scd2
 from lakehouse.silver.batch import CLEAN, DUPLICATE, OUTCOME, QUARANTINED, classify, to_quarantine
 from lakehouse.silver.entity import ROW_HASH
@@ -117,11 +117,24 @@ _BYTES_PER_PARTITION = 64 * 1024 * 1024
 _GZIP_RATIO = 8
 
 
+def _data_bytes(file: LandingFile | LandingEntry) -> int:
+    """A landing file's size as data: gzip counted as 8x."""
+    return file.size * (_GZIP_RATIO if file.relative.endswith(".gz") else 1)
+
+
 def _partitions_for(file_groups: Iterable[list[LandingFile]]) -> int:
     """How many partitions a batch of these landing files needs (at least one)."""
-    size = sum(f.size * (_GZIP_RATIO if f.relative.endswith(".gz") else 1)
-               for files in file_groups for f in files)
+    size = sum(_data_bytes(f) for files in file_groups for f in files)
     return max(1, -(-size // _BYTES_PER_PARTITION))
+
+
+def pending_landing_bytes(settings: Settings, delta: DeltaIO, *, full_refresh: bool) -> int:
+    """The data a run would load: landing files no earlier run settled (every file on a full
+    refresh), gzip counted as 8x. Nothing is read but the listing and ``ops.ingested_files``."""
+    manifest = _Manifest.empty() if full_refresh else _Manifest.load(delta)
+    return sum(_data_bytes(entry) for source in settings.sources.values()
+               for entry in list_landing(settings.landing_root, source)
+               if entry.identity not in manifest.identities)
 
 
 def plan_entities(settings: Settings) -> dict[Entity, list[SourceConfig]]:
@@ -500,8 +513,10 @@ def bronze_to_silver(settings: Settings, *, full_refresh: bool = False,
                      progress: Progress = _quiet, spark: SparkSession | None = None,
                      run_id: str | None = None) -> RunReport:
     """Run Bronze -> Silver for every source under the lake lock."""
+    from lakehouse.pipeline.workload import pipeline_spark  # it reads pending_landing_bytes
+
     lake = settings.lake()
     with lake_lock(lake):
-        session = spark or get_spark(settings.spark, write_archive=True)
+        session = spark or pipeline_spark(settings, full_refresh=full_refresh, gold=False)
         return BronzeToSilver(settings, session, full_refresh=full_refresh, progress=progress,
                               run_id=run_id).run()

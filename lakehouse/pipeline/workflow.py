@@ -18,8 +18,8 @@ from lakehouse.pipeline.bronze_to_silver import BronzeToSilver
 from lakehouse.pipeline.graph import JobGraph, Step, load_job_graph
 from lakehouse.pipeline.run import Progress, RunReport, lake_lock, new_run_id
 from lakehouse.pipeline.silver_to_gold import SilverToGold
+from lakehouse.pipeline.workload import pipeline_spark
 from lakehouse.quality.gates import QualityGates
-from lakehouse.runtime.spark import get_spark
 
 
 class _Run:
@@ -80,7 +80,7 @@ def run_workflow(settings: Settings, *, full_refresh: bool = False,
     all of them."""
     graph = graph or load_job_graph(settings.conf_dir)
     with lake_lock(settings.lake()):
-        run = _Run(settings, spark or get_spark(settings.spark, write_archive=True),
+        run = _Run(settings, spark or pipeline_spark(settings, full_refresh=full_refresh),
                    full_refresh, progress)
         try:
             for step in graph.order():

@@ -62,6 +62,22 @@ _COMPILE_HUGE_METHODS = "-XX:-DontCompileHugeMethods"
 # methods that HotSpot compiles (17.2 s for the same parse).
 _HUGE_METHOD_LIMIT = {"spark.sql.codegen.hugeMethodLimit": "8000"}
 
+# A local JVM compiles in two tiers: C1 at once, then C2, slowly and far better, for what stays
+# hot. On two cores C2 competes with the tasks: a day's run at 1 M transactions spent 25 s of
+# CPU in C2 and 8 s in C1 within 36 s, and nothing ran long enough to repay it. C1 alone
+# ("quick") cut that run to 27.5-27.8 s from 32.0 s (with the class archive; 31.5-32.7 s from
+# 35.8-37.7 s without) and `make demo` by about 3.5 s; the full load at 1 M took 150.7 s
+# instead of 107.0 s (the parse of 1 M rows is C2's to win), and the day at 4 M was the same
+# either way (54.0 / 53.9 s).
+QUICK_JIT = ("-XX:TieredStopAtLevel=1",)
+
+
+def jit_options(settings: SparkSettings, small_run: bool) -> tuple[str, ...]:
+    """The JVM options for ``settings.jit``; ``auto`` is quick for a small run."""
+    quick = settings.jit == "quick" or (settings.jit == "auto" and small_run)
+    return QUICK_JIT if quick else ()
+
+
 LOCAL_CONF = {
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
@@ -140,7 +156,8 @@ def apply_conf(spark: SparkSession, conf: dict[str, str]) -> None:
             spark.conf.set(key, value)
 
 
-def _local_session(settings: SparkSettings, app_name: str, write_archive: bool) -> SparkSession:
+def _local_session(settings: SparkSettings, app_name: str, write_archive: bool,
+                   small_run: bool) -> SparkSession:
     java_home = resolve_java_home()
     os.environ["JAVA_HOME"] = str(java_home)
     # Workers must run the same interpreter (and so the same packages) as the driver.
@@ -152,10 +169,14 @@ def _local_session(settings: SparkSettings, app_name: str, write_archive: bool) 
                             "spark.driver.memory": settings.driver_memory,
                             **settings.extra}
     java_options = conf["spark.driver.extraJavaOptions"]
+    # not part of the archive's key: an archive holds classes, not compiled code, and one
+    # written by a quick JVM serves the others
+    jit = jit_options(settings, small_run)
     archive = class_archive.plan(java_home, java_options, write=write_archive)
-    log.info("starting local Spark (%s, Java at %s)", settings.master, os.environ["JAVA_HOME"])
+    log.info("starting local Spark (%s, Java at %s, JIT %s)", settings.master,
+             os.environ["JAVA_HOME"], "quick: C1 only" if jit else "peak: C1 then C2")
     try:
-        spark = _start(settings, app_name, conf, archive.options)
+        spark = _start(settings, app_name, conf, (*jit, *archive.options))
     except Exception:
         if not archive.options:
             raise
@@ -166,7 +187,7 @@ def _local_session(settings: SparkSettings, app_name: str, write_archive: bool) 
                     archive.archive)
         archive.discard()
         archive = class_archive.ArchivePlan(note="set aside after a failed start")
-        spark = _start(settings, app_name, conf, ())
+        spark = _start(settings, app_name, conf, jit)
     spark.sparkContext.setLogLevel("ERROR")
     _import_functions(spark)
     archive.started(spark)
@@ -177,10 +198,10 @@ def _local_session(settings: SparkSettings, app_name: str, write_archive: bool) 
 
 
 def _start(settings: SparkSettings, app_name: str, conf: dict[str, Any],
-           archive_options: tuple[str, ...]) -> SparkSession:
+           java_options: tuple[str, ...]) -> SparkSession:
     from pyspark.sql import SparkSession
 
-    options = " ".join([conf["spark.driver.extraJavaOptions"], *archive_options])
+    options = " ".join([conf["spark.driver.extraJavaOptions"], *java_options])
     builder = SparkSession.builder.master(settings.master or "local[2]").appName(app_name)
     for key, value in {**conf, "spark.driver.extraJavaOptions": options}.items():
         builder = builder.config(key, value)
@@ -188,12 +209,14 @@ def _start(settings: SparkSettings, app_name: str, conf: dict[str, Any],
 
 
 def get_spark(settings: SparkSettings | None = None, app_name: str = "lakehouse", *,
-              write_archive: bool = False) -> SparkSession:
+              write_archive: bool = False, small_run: bool = False) -> SparkSession:
     """The active session if there is one, else Glue's on Glue, else a new local one.
 
     A new local session maps the class archive (``lakehouse.runtime.class_archive``) when
     there is one; ``write_archive``: when there is none, this session writes it as its JVM
-    exits (pipeline runs, which load the classes every run needs)."""
+    exits (pipeline runs, which load the classes every run needs). ``small_run``: the session
+    is for a run that reads little (``lakehouse.pipeline.workload``), which ``jit: auto``
+    compiles with C1 only (``jit_options``)."""
     from pyspark.sql import SparkSession
 
     active = SparkSession.getActiveSession()
@@ -201,7 +224,7 @@ def get_spark(settings: SparkSettings | None = None, app_name: str = "lakehouse"
         return active
     if running_on_glue():
         return _glue_session()
-    return _local_session(settings or SparkSettings(), app_name, write_archive)
+    return _local_session(settings or SparkSettings(), app_name, write_archive, small_run)
 
 
 def stop_spark() -> None:

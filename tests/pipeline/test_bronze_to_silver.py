@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -11,11 +12,13 @@ from pyspark.sql import functions as F
 
 from lakehouse.config import load_settings
 from lakehouse.generate import generate
-from lakehouse.io.delta import delta_io
+from lakehouse.io.delta import delta_io, snapshot
 from lakehouse.io.lake import Lake, TableId
 from lakehouse.ops.tables import INGESTED_FILES, RUN_LOG
 from lakehouse.pii.columns import pan_hits
 from lakehouse.pipeline.bronze_to_silver import BronzeToSilver, bronze_to_silver
+from lakehouse.pipeline.workload import Workload, estimate
+from tests.pipeline.test_workload import landing_data_bytes
 
 pytestmark = pytest.mark.integration
 
@@ -153,10 +156,24 @@ def test_second_run_commits_nothing(world, spark):
     assert versions(world) == before
 
 
+def test_the_workload_estimate_counts_what_no_run_settled(world):
+    settings = world["settings"]
+    silver = snapshot(world["lake"], TableId("silver", "transactions"))
+    on_disk = sum(os.path.getsize(f.removeprefix("file://")) for f in silver.files)
+    assert on_disk > 0
+    assert estimate(settings) == Workload(0, on_disk)  # every landing file settled
+    assert estimate(settings, gold=False) == Workload(0, 0)
+    landing = sum(landing_data_bytes(p) for p in (world["root"] / "landing").rglob("*")
+                  if p.is_file())
+    assert estimate(settings, full_refresh=True) == Workload(landing, on_disk)
+
+
 def test_replayed_file_changes_nothing(world, spark):
     landing = world["root"] / "landing" / "transactions"
     original = sorted(landing.rglob("*.csv"))[3]
     shutil.copy(original, landing / "replayed_copy.csv")
+    # the copy is read again (to learn it holds known content): the next run's workload
+    assert estimate(world["settings"]).landing_bytes == original.stat().st_size
     silver_before = content(world, "silver.transactions")
     before = versions(world)
     report = bronze_to_silver(world["settings"], spark=spark)

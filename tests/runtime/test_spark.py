@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from lakehouse.runtime.spark import COMMON_CONF, apply_conf
+import pytest
+
+from lakehouse.config import SparkSettings
+from lakehouse.runtime.spark import COMMON_CONF, QUICK_JIT, apply_conf, jit_options
 
 
 def test_apply_conf_puts_hadoop_keys_on_the_hadoop_configuration(spark):
@@ -17,6 +20,16 @@ def test_apply_conf_puts_hadoop_keys_on_the_hadoop_configuration(spark):
     finally:
         hadoop.unset("lakehouse.test.setting")
         spark.conf.set("spark.sql.shuffle.partitions", partitions)
+
+
+@pytest.mark.parametrize(("jit", "small_run", "quick"), [
+    ("auto", True, True), ("auto", False, False),
+    ("quick", False, True), ("quick", True, True),
+    ("peak", True, False), ("peak", False, False)])
+def test_jit_is_quick_when_set_or_for_a_small_run_on_auto(jit, small_run, quick):
+    options = jit_options(SparkSettings(jit=jit), small_run)
+    assert options == (QUICK_JIT if quick else ())
+    assert QUICK_JIT == ("-XX:TieredStopAtLevel=1",)
 
 
 def test_a_local_session_has_every_hadoop_setting(spark):

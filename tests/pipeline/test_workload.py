@@ -1,0 +1,56 @@
+"""The workload estimate that chooses a pipeline session's JIT, on a real lake and landing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lakehouse.config import load_settings
+from lakehouse.generate import generate
+from lakehouse.pipeline import workload
+from lakehouse.pipeline.workload import (
+    SMALL_LANDING_BYTES,
+    SMALL_SILVER_BYTES,
+    Workload,
+    estimate,
+    pipeline_spark,
+)
+
+MB = 2**20
+
+
+@pytest.mark.parametrize(("landing", "silver", "small"), [
+    (0, 0, True), (SMALL_LANDING_BYTES, SMALL_SILVER_BYTES, True),
+    (SMALL_LANDING_BYTES + 1, 0, False), (0, SMALL_SILVER_BYTES + 1, False),
+    (3 * MB, 177 * MB, True),    # a day on the 1 M benchmark lake
+    (11 * MB, 581 * MB, False),  # a day on the 4 M one
+    (239 * MB, 0, False)])       # the 1 M full load
+def test_a_small_run_reads_little_landing_data_and_little_silver(landing, silver, small):
+    assert Workload(landing, silver).small is small
+    assert Workload(landing, silver).describe().endswith("a small run" if small
+                                                          else "a large run")
+
+
+def landing_data_bytes(path: Path) -> int:
+    """A landing file's size as the estimate counts it (gzip as 8x)."""
+    return path.stat().st_size * (8 if path.name.endswith(".gz") else 1)
+
+
+def test_before_any_run_every_landing_file_counts(tmp_path):
+    generate(tmp_path / "landing", customers=20, months=1, seed=3, defect_rate=0.0)
+    settings = load_settings(lake_root=str(tmp_path / "lake"),
+                             landing_root=str(tmp_path / "landing"))
+    files = [p for p in (tmp_path / "landing").rglob("*") if p.is_file()]
+    assert estimate(settings) == Workload(sum(landing_data_bytes(p) for p in files), 0)
+    # after a run: tests/pipeline/test_bronze_to_silver.py
+
+
+def test_a_running_session_is_used_as_it_is(spark, tmp_path, monkeypatch):
+    def no_estimate(*args, **kwargs):
+        raise AssertionError("a running session needs no estimate")
+
+    monkeypatch.setattr(workload, "estimate", no_estimate)
+    settings = load_settings(lake_root=str(tmp_path / "lake"),
+                             landing_root=str(tmp_path / "landing"))
+    assert pipeline_spark(settings) is spark
