@@ -8,7 +8,7 @@ table's commit; the pipeline then exits with code 2.
 Where a batch is validated: Great Expectations runs each metric as a Spark job over the batch
 (two aggregate passes and one more query per column-map expectation), which costs about as much
 for a day's 11 k rows as for a million. A batch of at most ``quality.in_memory_rows`` rows
-(100 k by default) is therefore collected once - only the columns its expectations read - and
+(250 k by default) is therefore collected once - only the columns its expectations read - and
 validated by Great Expectations' pandas engine in the driver: the same expectations, the same
 results (``tests/quality/test_gates.py`` runs every case through both engines). Larger batches
 are validated in Spark, so the driver's memory stays bounded whatever the table's size.
