@@ -517,6 +517,7 @@ def bronze_to_silver(settings: Settings, *, full_refresh: bool = False,
 
     lake = settings.lake()
     with lake_lock(lake):
-        session = spark or pipeline_spark(settings, full_refresh=full_refresh, gold=False)
+        session = spark or pipeline_spark(settings, full_refresh=full_refresh, gold=False,
+                                          progress=progress)
         return BronzeToSilver(settings, session, full_refresh=full_refresh, progress=progress,
                               run_id=run_id).run()

@@ -80,7 +80,8 @@ def run_workflow(settings: Settings, *, full_refresh: bool = False,
     all of them."""
     graph = graph or load_job_graph(settings.conf_dir)
     with lake_lock(settings.lake()):
-        run = _Run(settings, spark or pipeline_spark(settings, full_refresh=full_refresh),
+        run = _Run(settings, spark or pipeline_spark(settings, full_refresh=full_refresh,
+                                                 progress=progress),
                    full_refresh, progress)
         try:
             for step in graph.order():

@@ -10,6 +10,7 @@ bigger lake, whose Gold update reads every Silver transaction) is not
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -58,8 +59,8 @@ def estimate(settings: Settings, *, full_refresh: bool = False, gold: bool = Tru
     return Workload(landing, silver)
 
 
-def pipeline_spark(settings: Settings, *, full_refresh: bool = False,
-                   gold: bool = True) -> SparkSession:
+def pipeline_spark(settings: Settings, *, full_refresh: bool = False, gold: bool = True,
+                   progress: Callable[[str], None] | None = None) -> SparkSession:
     """The session of a pipeline run: ``get_spark`` writing the class archive, told whether
     the run is small (``estimate``) when ``spark.jit`` is auto."""
     from pyspark.sql import SparkSession
@@ -68,6 +69,10 @@ def pipeline_spark(settings: Settings, *, full_refresh: bool = False,
     if (settings.spark.jit == "auto" and SparkSession.getActiveSession() is None
             and not running_on_glue()):
         workload = estimate(settings, full_refresh=full_refresh, gold=gold)
-        log.info("workload: %s", workload.describe())
         small = workload.small
+        message = (f"spark: {workload.describe()}, so the JVM compiles with "
+                   + ("C1 only (spark.jit: quick)" if small else "C1 and C2 (spark.jit: peak)"))
+        log.info(message)
+        if progress is not None:
+            progress(message)
     return get_spark(settings.spark, write_archive=True, small_run=small)

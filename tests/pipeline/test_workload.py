@@ -54,3 +54,29 @@ def test_a_running_session_is_used_as_it_is(spark, tmp_path, monkeypatch):
     settings = load_settings(lake_root=str(tmp_path / "lake"),
                              landing_root=str(tmp_path / "landing"))
     assert pipeline_spark(settings) is spark
+
+
+@pytest.mark.parametrize(("jit", "small_run", "said"), [
+    ("auto", True, "C1 only (spark.jit: quick)"), ("peak", False, None)])
+def test_a_new_session_is_told_whether_the_run_is_small(tmp_path, monkeypatch, jit, small_run,
+                                                        said):
+    """The decision's wiring; the options reaching a real JVM: tests/runtime/test_class_archive.py
+    (the session factory is replaced here, so no second JVM starts in this process)."""
+    from pyspark.sql import SparkSession
+
+    generate(tmp_path / "landing", customers=20, months=1, seed=3, defect_rate=0.0)
+    settings = load_settings(lake_root=str(tmp_path / "lake"),
+                             landing_root=str(tmp_path / "landing"),
+                             spark={"jit": jit})
+    started: list[dict] = []
+    monkeypatch.setattr(SparkSession, "getActiveSession", staticmethod(lambda: None))
+    monkeypatch.setattr(workload, "get_spark", lambda spark_settings, **kwargs:
+                        started.append({"jit": spark_settings.jit, **kwargs}) or "session")
+    messages: list[str] = []
+    assert pipeline_spark(settings, progress=messages.append) == "session"
+    assert started == [{"jit": jit, "write_archive": True, "small_run": small_run}]
+    if said is None:
+        assert messages == []  # forced: nothing estimated
+    else:
+        assert len(messages) == 1 and messages[0].startswith("spark: ")
+        assert "MB of new landing data" in messages[0] and messages[0].endswith(said)
