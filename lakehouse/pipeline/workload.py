@@ -27,9 +27,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # At most this much new landing data (about 130 k transactions) and Silver
-# (about 1.4 M transactions) makes a small run. Measured: a day of 11 k rows on a 1 M lake
-# (3 MB, 177 MB) ran faster with C1 only; a day of 44 k rows on a 4 M lake (11 MB, 581 MB) ran
-# as fast either way; a full load of 1 M (239 MB of landing data) ran 40% slower.
+# (about 1.4 M transactions) makes a small run. Measured, with the sizes as counted here: a day
+# of 11 k rows on a 1 M lake (7 MB, 177 MB) ran faster with C1 only; a day of 44 k rows on a
+# 4 M lake (27 MB, 581 MB) ran as fast either way; a full load of 1 M (239 MB) ran 40% slower.
 SMALL_LANDING_BYTES = 32 * 2**20
 SMALL_SILVER_BYTES = 256 * 2**20
 SILVER_TRANSACTIONS = TableId("silver", "transactions")
