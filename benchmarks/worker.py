@@ -162,7 +162,7 @@ def pipeline(args: argparse.Namespace) -> dict[str, Any]:
         "nothing_new": report.nothing_new, "timed_steps": timed,
         "phases": phases.items, "gates": gates, "summary": report.summary(), "progress": log,
         "spark": settings.spark.model_dump(), "workload": workload.describe(),
-        "jit": "quick" if jit_options(settings.spark, workload.small) else "peak",
+        "jit": "quick" if jit_options(settings.spark, lambda: workload.small) else "peak",
     }
 
 

@@ -117,14 +117,14 @@ _BYTES_PER_PARTITION = 64 * 1024 * 1024
 _GZIP_RATIO = 8
 
 
-def _data_bytes(file: LandingFile | LandingEntry) -> int:
+def _landing_data_bytes(file: LandingFile | LandingEntry) -> int:
     """A landing file's size as data: gzip counted as 8x."""
     return file.size * (_GZIP_RATIO if file.relative.endswith(".gz") else 1)
 
 
 def _partitions_for(file_groups: Iterable[list[LandingFile]]) -> int:
     """How many partitions a batch of these landing files needs (at least one)."""
-    size = sum(_data_bytes(f) for files in file_groups for f in files)
+    size = sum(_landing_data_bytes(f) for files in file_groups for f in files)
     return max(1, -(-size // _BYTES_PER_PARTITION))
 
 
@@ -132,7 +132,7 @@ def pending_landing_bytes(settings: Settings, delta: DeltaIO, *, full_refresh: b
     """The data a run would load: landing files no earlier run settled (every file on a full
     refresh), gzip counted as 8x. Nothing is read but the listing and ``ops.ingested_files``."""
     manifest = _Manifest.empty() if full_refresh else _Manifest.load(delta)
-    return sum(_data_bytes(entry) for source in settings.sources.values()
+    return sum(_landing_data_bytes(entry) for source in settings.sources.values()
                for entry in list_landing(settings.landing_root, source)
                if entry.identity not in manifest.identities)
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from lakehouse.io.delta import data_bytes, delta_io
 from lakehouse.io.lake import TableId
 from lakehouse.pipeline.bronze_to_silver import pending_landing_bytes
-from lakehouse.runtime.spark import get_spark, running_on_glue
+from lakehouse.runtime.spark import get_spark
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -61,18 +61,18 @@ def estimate(settings: Settings, *, full_refresh: bool = False, gold: bool = Tru
 
 def pipeline_spark(settings: Settings, *, full_refresh: bool = False, gold: bool = True,
                    progress: Callable[[str], None] | None = None) -> SparkSession:
-    """The session of a pipeline run: ``get_spark`` writing the class archive, told whether
-    the run is small (``estimate``) when ``spark.jit`` is auto."""
-    from pyspark.sql import SparkSession
+    """The session of a pipeline run: ``get_spark`` writing the class archive, and asking
+    whether the run is small (``estimate``, said in ``progress``) if it starts a local JVM with
+    ``spark.jit: auto``."""
 
-    small = False
-    if (settings.spark.jit == "auto" and SparkSession.getActiveSession() is None
-            and not running_on_glue()):
+    def small_run() -> bool:
         workload = estimate(settings, full_refresh=full_refresh, gold=gold)
-        small = workload.small
         message = (f"spark: {workload.describe()}, so the JVM compiles with "
-                   + ("C1 only (spark.jit: quick)" if small else "C1 and C2 (spark.jit: peak)"))
+                   + ("C1 only (spark.jit: quick)" if workload.small
+                      else "C1 and C2 (spark.jit: peak)"))
         log.info(message)
         if progress is not None:
             progress(message)
-    return get_spark(settings.spark, write_archive=True, small_run=small)
+        return workload.small
+
+    return get_spark(settings.spark, write_archive=True, small_run=small_run)

@@ -13,7 +13,7 @@ from lakehouse.runtime import class_archive
 from lakehouse.runtime.java import resolve_java_home
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import StructType
@@ -72,9 +72,12 @@ _HUGE_METHOD_LIMIT = {"spark.sql.codegen.hugeMethodLimit": "8000"}
 QUICK_JIT = ("-XX:TieredStopAtLevel=1",)
 
 
-def jit_options(settings: SparkSettings, small_run: bool) -> tuple[str, ...]:
-    """The JVM options for ``settings.jit``; ``auto`` is quick for a small run."""
-    quick = settings.jit == "quick" or (settings.jit == "auto" and small_run)
+def jit_options(settings: SparkSettings,
+                small_run: Callable[[], bool] | None = None) -> tuple[str, ...]:
+    """The JVM options for ``settings.jit``; ``auto`` is quick when ``small_run()`` says the run
+    is small (asked only then: it may read the lake)."""
+    quick = settings.jit == "quick" or (settings.jit == "auto" and small_run is not None
+                                        and small_run())
     return QUICK_JIT if quick else ()
 
 
@@ -157,7 +160,7 @@ def apply_conf(spark: SparkSession, conf: dict[str, str]) -> None:
 
 
 def _local_session(settings: SparkSettings, app_name: str, write_archive: bool,
-                   small_run: bool) -> SparkSession:
+                   small_run: Callable[[], bool] | None) -> SparkSession:
     java_home = resolve_java_home()
     os.environ["JAVA_HOME"] = str(java_home)
     # Workers must run the same interpreter (and so the same packages) as the driver.
@@ -209,14 +212,15 @@ def _start(settings: SparkSettings, app_name: str, conf: dict[str, Any],
 
 
 def get_spark(settings: SparkSettings | None = None, app_name: str = "lakehouse", *,
-              write_archive: bool = False, small_run: bool = False) -> SparkSession:
+              write_archive: bool = False,
+              small_run: Callable[[], bool] | None = None) -> SparkSession:
     """The active session if there is one, else Glue's on Glue, else a new local one.
 
     A new local session maps the class archive (``lakehouse.runtime.class_archive``) when
     there is one; ``write_archive``: when there is none, this session writes it as its JVM
-    exits (pipeline runs, which load the classes every run needs). ``small_run``: the session
-    is for a run that reads little (``lakehouse.pipeline.workload``), which ``jit: auto``
-    compiles with C1 only (``jit_options``)."""
+    exits (pipeline runs, which load the classes every run needs). ``small_run``: whether the
+    session's run reads little (``lakehouse.pipeline.workload``), asked only when a new local
+    session starts with ``jit: auto``, which then compiles with C1 only (``jit_options``)."""
     from pyspark.sql import SparkSession
 
     active = SparkSession.getActiveSession()

@@ -16,6 +16,7 @@ from lakehouse.pipeline.workload import (
     estimate,
     pipeline_spark,
 )
+from lakehouse.runtime.spark import QUICK_JIT, jit_options
 
 MB = 2**20
 
@@ -62,19 +63,23 @@ def test_a_new_session_is_told_whether_the_run_is_small(tmp_path, monkeypatch, j
                                                         said):
     """The decision's wiring; the options reaching a real JVM: tests/runtime/test_class_archive.py
     (the session factory is replaced here, so no second JVM starts in this process)."""
-    from pyspark.sql import SparkSession
-
     generate(tmp_path / "landing", customers=20, months=1, seed=3, defect_rate=0.0)
     settings = load_settings(lake_root=str(tmp_path / "lake"),
                              landing_root=str(tmp_path / "landing"),
                              spark={"jit": jit})
     started: list[dict] = []
-    monkeypatch.setattr(SparkSession, "getActiveSession", staticmethod(lambda: None))
-    monkeypatch.setattr(workload, "get_spark", lambda spark_settings, **kwargs:
-                        started.append({"jit": spark_settings.jit, **kwargs}) or "session")
+
+    def new_local_session(spark_settings, *, write_archive, small_run):
+        # what _local_session does with the question: jit_options
+        started.append({"jit": spark_settings.jit, "write_archive": write_archive,
+                        "options": jit_options(spark_settings, small_run)})
+        return "session"
+
+    monkeypatch.setattr(workload, "get_spark", new_local_session)
     messages: list[str] = []
     assert pipeline_spark(settings, progress=messages.append) == "session"
-    assert started == [{"jit": jit, "write_archive": True, "small_run": small_run}]
+    assert started == [{"jit": jit, "write_archive": True,
+                        "options": QUICK_JIT if small_run else ()}]
     if said is None:
         assert messages == []  # forced: nothing estimated
     else:

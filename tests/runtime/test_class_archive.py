@@ -133,7 +133,7 @@ def test_no_archive_when_switched_off_or_unsupported(tmp_path):
 _SESSION = textwrap.dedent("""
     import os
     from lakehouse.runtime.spark import get_spark
-    spark = get_spark(write_archive=True, small_run=os.environ["SMALL_RUN"] == "1")
+    spark = get_spark(write_archive=True, small_run=lambda: os.environ["SMALL_RUN"] == "1")
     assert spark.range(100).selectExpr("sum(id)").collect()[0][0] == 4950
     arguments = spark.sparkContext._jvm.java.lang.management.ManagementFactory \\
         .getRuntimeMXBean().getInputArguments()

@@ -27,8 +27,16 @@ def test_apply_conf_puts_hadoop_keys_on_the_hadoop_configuration(spark):
     ("quick", False, True), ("quick", True, True),
     ("peak", True, False), ("peak", False, False)])
 def test_jit_is_quick_when_set_or_for_a_small_run_on_auto(jit, small_run, quick):
-    options = jit_options(SparkSettings(jit=jit), small_run)
+    asked: list[bool] = []
+
+    def is_small() -> bool:
+        asked.append(small_run)
+        return small_run
+
+    options = jit_options(SparkSettings(jit=jit), is_small)
     assert options == (QUICK_JIT if quick else ())
+    assert asked == ([small_run] if jit == "auto" else [])  # a forced setting asks nothing
+    assert jit_options(SparkSettings(jit=jit)) == (QUICK_JIT if jit == "quick" else ())
     assert QUICK_JIT == ("-XX:TieredStopAtLevel=1",)
 
 
