@@ -141,11 +141,26 @@ def update_gold(silver: SilverSnapshot, current: dict[TableId, DataFrame],
 
     Every table adds the new rows' aggregates to its rows (``update_customer_summary`` says
     how customer rows are updated); nothing is recomputed from the whole snapshot."""
+    return {CUSTOMER_SUMMARY: update_summary(silver, current, new_enriched, earlier, as_of),
+            **update_additive(silver, current, new_enriched, slices)}
+
+
+def update_summary(silver: SilverSnapshot, current: dict[TableId, DataFrame],
+                   new_enriched: DataFrame, earlier: DataFrame, as_of: date) -> DataFrame:
+    """``update_gold``'s customer summary."""
+    return update_customer_summary(current[CUSTOMER_SUMMARY], new_enriched, earlier,
+                                   current[CUSTOMER_MONTHLY_SPEND], silver.customers,
+                                   F.lit(as_of))
+
+
+def update_additive(silver: SilverSnapshot, current: dict[TableId, DataFrame],
+                    new_enriched: DataFrame,
+                    slices: dict[TableId, Slice]) -> dict[TableId, DataFrame]:
+    """The tables of ``update_gold`` other than the customer summary: they only add the new
+    rows' aggregates to their rows, so they need nothing from the earlier rows (and can be
+    computed while ``earlier_customers`` reads them)."""
     monthly = slices[CUSTOMER_MONTHLY_SPEND]
     return {
-        CUSTOMER_SUMMARY: update_customer_summary(
-            current[CUSTOMER_SUMMARY], new_enriched, earlier, current[CUSTOMER_MONTHLY_SPEND],
-            silver.customers, F.lit(as_of)),
         CUSTOMER_MONTHLY_SPEND: update_customer_monthly_spend(
             current[CUSTOMER_MONTHLY_SPEND].where(monthly.holds()), new_enriched),
         FRAUD_DAILY: update_fraud_daily(current[FRAUD_DAILY], new_enriched),

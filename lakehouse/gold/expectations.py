@@ -123,13 +123,14 @@ class GoldGate(NamedTuple):
 
 
 def gold_gates(gold: dict[TableId, DataFrame], per_customer: DataFrame,
-               totals: SilverTotals,
-               kept: Mapping[TableId, Kept] | None = None) -> dict[TableId, GoldGate]:
+               totals: SilverTotals, kept: Mapping[TableId, Kept] | None = None,
+               rows: Mapping[TableId, int] | None = None) -> dict[TableId, GoldGate]:
     """For each Gold table: the frame to validate, its expectations and its rows.
     ``per_customer``: ``silver_per_customer`` of the snapshot's transactions. ``kept``: for a
     table of which ``gold`` holds only the slice an update rewrites, its other rows' sums; the
     gate checks that every row is in the slice and that the slice adds up to Silver's totals
-    with them."""
+    with them. ``rows``: each table's rows, when the caller knows them (they are counted
+    otherwise)."""
     import great_expectations.expectations as gxe
 
     # Silver's figures per customer: one row per customer, broadcast, so that each of the
@@ -164,10 +165,8 @@ def gold_gates(gold: dict[TableId, DataFrame], per_customer: DataFrame,
              .transform(with_card_number_flag, skip=[*FRAUD_SUMS, "amount_cents", "fraud_rate"])
              .transform(with_gate_key, FRAUD_KEYS))
     loans = gold[LOAN_DEFAULT_FEATURES].transform(with_card_number_flag)
-    # the frames are staged: counting their rows is a quick job each
-    rows = {table: frame.count() for table, frame in
-            ((CUSTOMER_SUMMARY, summary), (CUSTOMER_MONTHLY_SPEND, monthly),
-             (FRAUD_DAILY, fraud), (LOAN_DEFAULT_FEATURES, loans))}
+    if rows is None:  # the frames are staged: counting their rows is a quick job each
+        rows = {table: frame.count() for table, frame in gold.items()}
     gates = {
         CUSTOMER_SUMMARY: (summary, [
             gxe.ExpectColumnValuesToNotBeNull(column="customer_key"),

@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 WriteMode = Literal["append", "overwrite"]
 SOURCE, TARGET = "s", "t"  # aliases used by merge conditions: s.<col>, t.<col>
+# cluster_by: the most ranges (so files) a write asks for; as many as the values it sampled
+CLUSTER_RANGES = 1024
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,28 @@ class HistoryEntry:
     step: str | None
     metrics: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, str] = field(default_factory=dict)  # lakehouse.* commit metadata
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a prepared frame goes (``DeltaIO.prepare``): a table, and how ``DeltaIO.write``
+    would write it there."""
+
+    table: TableId
+    mode: WriteMode = "overwrite"
+    replace_where: str | None = None
+    cluster_by: str | None = None
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A frame computed once into files (``folder``) and read back from them (``frame``).
+    With a ``target``, the files are also ready to become that table's next version
+    (``DeltaIO.commit``) unless thrown away first (``DeltaIO.discard``)."""
+
+    frame: DataFrame
+    target: Target | None
+    folder: str
 
 
 class SchemaMismatchError(LakehouseError):
@@ -147,21 +171,96 @@ class DeltaIO(ABC):
         follow read these files instead of recomputing ``df``, holding it in memory (a cache is
         bounded by the heap) or planning its long lineage again for every query (which cost
         most of a small batch's gate time)."""
-        return self._read_scratch(self._write_scratch(df, run_id, label), df)
+        return self.prepare(df, run_id, label).frame
 
     def stage_all(self, frames: Mapping[str, DataFrame], run_id: str,
                   concurrency: int = 1) -> dict[str, DataFrame]:
-        """``stage`` of each frame (keyed by its label), ``concurrency`` at a time. Frames that
-        do not read each other are computed faster together: Spark gives the cores one job
-        leaves idle (its single-task stages, the driver's planning and commits between its
-        stages) to the other's tasks."""
+        """``stage`` of each frame (keyed by its label), ``concurrency`` at a time
+        (``prepare_all``)."""
+        prepared = self.prepare_all({label: (df, None) for label, df in frames.items()},
+                                    run_id, concurrency)
+        return {label: p.frame for label, p in prepared.items()}
+
+    def prepare(self, df: DataFrame, run_id: str, label: str,
+                target: Target | None = None) -> Prepared:
+        """``df`` computed once into files and read back (``stage``). With a ``target``, the
+        files are made to be the target table's next version as they are: checked against the
+        table's schema, in its column order, clustered as ``target.cluster_by`` says; the
+        caller validates ``Prepared.frame``, then ``commit``s or ``discard``s it.
+
+        Here the files are the run's scratch copy and ``commit`` writes them to the table;
+        ``DeltaRsIO`` writes them inside the table's folder and commits those very files (a
+        Gold table was written twice: staged for its gate, then copied into the table)."""
+        if target is not None:
+            _check_replace_where(target.mode, target.replace_where)
+        uri = self._write_scratch(df, run_id, label)
+        return Prepared(self._read_scratch(uri, df), target, uri)
+
+    def prepare_all(self, frames: Mapping[str, tuple[DataFrame, Target | None]], run_id: str,
+                    concurrency: int = 1) -> dict[str, Prepared]:
+        """``prepare`` of each frame (keyed by its label, with its target or None),
+        ``concurrency`` at a time. Frames that do not read each other are computed faster
+        together: Spark gives the cores one job leaves idle (its single-task stages, the
+        driver's planning and commits between its stages) to the other's tasks. When one
+        fails, the others' table files are discarded and its error is raised once every job
+        has ended."""
+        def prepare(label: str) -> Prepared:
+            df, target = frames[label]
+            return self.prepare(df, run_id, label, target)
+
         if concurrency <= 1 or len(frames) <= 1:
-            return {label: self.stage(df, run_id, label) for label, df in frames.items()}
+            done: dict[str, Prepared] = {}
+            try:
+                for label in frames:
+                    done[label] = prepare(label)
+            except BaseException:
+                for prepared in done.values():
+                    self.discard(prepared)
+                raise
+            return done
         with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="stage") as pool:
-            futures = {label: pool.submit(self.stage, df, run_id, label)
-                       for label, df in frames.items()}
-        # every job has ended here (leaving the pool waits); the first failure is raised
+            futures = {label: pool.submit(prepare, label) for label in frames}
+        # every job has ended here (leaving the pool waits)
+        failed = [f.exception() for f in futures.values() if f.exception() is not None]
+        if failed:
+            for future in futures.values():
+                if future.exception() is None:
+                    self.discard(future.result())
+            raise failed[0]  # type: ignore[misc]
         return {label: future.result() for label, future in futures.items()}
+
+    def commit(self, prepared: Prepared, *, run_id: str | None = None,
+               step: str | None = None,
+               metadata: Mapping[str, str] | None = None) -> CommitResult:
+        """A prepared frame (``prepare`` with a target) made its table's next version, with
+        ``write``'s result; here, written by ``write``."""
+        target = _target_of(prepared)
+        return self.write(prepared.frame, target.table, target.mode, run_id=run_id, step=step,
+                          metadata=metadata, replace_where=target.replace_where,
+                          cluster_by=target.cluster_by)
+
+    def discard(self, prepared: Prepared) -> None:
+        """A prepared frame that will not be committed: its files that would have been the
+        table's are removed. Here there are none (scratch files go with the run's scratch
+        folder)."""
+        return None
+
+    def _written_files(self, folder: str) -> list[pafs.FileInfo]:
+        fs, _ = self.lake.filesystem()
+        selector = pafs.FileSelector(self.lake.fs_path(folder), recursive=True,
+                                     allow_not_found=True)
+        return sorted((i for i in fs.get_file_info(selector)
+                       if i.type == pafs.FileType.File and i.base_name.endswith(".parquet")
+                       and not i.base_name.startswith((".", "_"))), key=lambda i: i.path)
+
+    def rows(self, prepared: Prepared) -> int:
+        """The rows of a prepared frame, from its files' footers (no Spark job)."""
+        fs, _ = self.lake.filesystem()
+        total = 0
+        for info in self._written_files(prepared.folder):
+            with fs.open_input_file(info.path) as handle:
+                total += pq.read_metadata(handle).num_rows
+        return total
 
     def _write_scratch(self, df: DataFrame, run_id: str, label: str) -> str:
         """``df`` written once as Parquet into a new scratch folder of the run; its URI."""
@@ -216,10 +315,11 @@ class DeltaIO(ABC):
     def _clustered(df: DataFrame, column: str | None) -> DataFrame:
         if column is None:
             return df
-        # a range partitioning never splits a value; with as many ranges as values, it gives
-        # about a file per value (one job counts them)
-        values = df.select(column).distinct().count()
-        return df.repartitionByRange(max(values, 1), column)
+        # A range partitioning never splits a value, and its ranges are bounded by the values
+        # of a sample: asked for more ranges than there are values, it makes a range of each
+        # value it sampled (fewer when a value is rare), so about a file per value (without a
+        # job to count them first).
+        return df.repartitionByRange(CLUSTER_RANGES, column)
 
     @abstractmethod
     def merge(self, df: DataFrame, table: TableId, spec: MergeSpec, *,
@@ -416,14 +516,6 @@ class DeltaRsIO(DeltaIO):
             return None
         return self._read_files([u for u in files if u not in kept], _spark_schema(after))
 
-    def _written_files(self, folder: str) -> list[pafs.FileInfo]:
-        fs, _ = self.lake.filesystem()
-        selector = pafs.FileSelector(self.lake.fs_path(folder), recursive=True,
-                                     allow_not_found=True)
-        return sorted((i for i in fs.get_file_info(selector)
-                       if i.type == pafs.FileType.File and i.base_name.endswith(".parquet")
-                       and not i.base_name.startswith((".", "_"))), key=lambda i: i.path)
-
     def _add_actions(self, table: TableId, folder: str,
                      schema: StructType) -> tuple[list[Any], int]:
         from deltalake.transaction import AddAction
@@ -448,23 +540,57 @@ class DeltaRsIO(DeltaIO):
               run_id: str | None = None, step: str | None = None,
               metadata: Mapping[str, str] | None = None, replace_where: str | None = None,
               cluster_by: str | None = None) -> CommitResult:
-        _check_replace_where(mode, replace_where)
-        exists = self.exists(table)
-        if exists:
+        prepared = self.prepare(df, run_id or "", str(table),
+                                Target(table, mode, replace_where, cluster_by))
+        return self.commit(prepared, run_id=run_id, step=step, metadata=metadata)
+
+    def prepare(self, df: DataFrame, run_id: str, label: str,
+                target: Target | None = None) -> Prepared:
+        if target is None:
+            return super().prepare(df, run_id, label)
+        _check_replace_where(target.mode, target.replace_where)
+        table = target.table
+        if self.exists(table):
             self._check_schema(table, df.schema)
             schema = self.schema(table)
         else:
             schema = nullable(df.schema)
-        df = df.select(*schema.fieldNames())
-        removes: list[Any] = []
-        if exists and replace_where is not None:
-            df, removes = self._replacing(df, table, replace_where, schema)
-            mode = "append"  # what goes is said by the remove actions
-        folder = self._write_folder(self._clustered(df, cluster_by), table)
-        if removes:  # the log's operation is an append that removes files: say why
-            metadata = {**(metadata or {}), "replace_where": str(replace_where)}
-        return self._commit_folder(table, folder, schema, mode, removes, exists, run_id=run_id,
-                                   step=step, metadata=metadata)
+        rows = df.select(*schema.fieldNames())
+        folder = self._write_folder(self._clustered(rows, target.cluster_by), table)
+        return Prepared(self._read_scratch(folder, rows), target, folder)
+
+    def commit(self, prepared: Prepared, *, run_id: str | None = None,
+               step: str | None = None,
+               metadata: Mapping[str, str] | None = None) -> CommitResult:
+        target = _target_of(prepared)
+        table = target.table
+        before = self.version(table)
+        folders = [prepared.folder]
+        try:
+            exists = before is not None
+            schema = self.schema(table) if exists else nullable(prepared.frame.schema)
+            mode: WriteMode = target.mode
+            removes: list[Any] = []
+            if exists and target.replace_where is not None:
+                kept, removes = self._replacing(prepared.frame, table, target.replace_where,
+                                                schema)
+                if kept is not None:  # the other rows of files holding matching rows
+                    folders.append(self._write_folder(self._clustered(kept, target.cluster_by),
+                                                      table))
+                mode = "append"  # what goes is said by the remove actions
+            if removes:  # the log's operation is an append that removes files: say why
+                metadata = {**(metadata or {}), "replace_where": str(target.replace_where)}
+            return self._commit_folders(table, folders, schema, mode, removes, exists,
+                                        run_id=run_id, step=step, metadata=metadata)
+        except BaseException:
+            if self.version(table) == before:  # nothing committed: the files are nobody's
+                for folder in folders:
+                    self.lake.remove(folder)
+            raise
+
+    def discard(self, prepared: Prepared) -> None:
+        if prepared.target is not None:
+            self.lake.remove(prepared.folder)
 
     def _write_folder(self, df: DataFrame, table: TableId) -> str:
         """``df`` written as Parquet into a fresh folder inside the table (none of its files in
@@ -473,15 +599,20 @@ class DeltaRsIO(DeltaIO):
         df.write.mode("errorifexists").parquet(spark_path(folder))
         return folder
 
-    def _commit_folder(self, table: TableId, folder: str, schema: StructType, mode: WriteMode,
-                       removes: list[Any], exists: bool, *, run_id: str | None,
-                       step: str | None, metadata: Mapping[str, str] | None) -> CommitResult:
-        """One commit adding the files of ``folder`` (``_write_folder``) and ``removes``."""
+    def _commit_folders(self, table: TableId, folders: Sequence[str], schema: StructType,
+                        mode: WriteMode, removes: list[Any], exists: bool, *,
+                        run_id: str | None, step: str | None,
+                        metadata: Mapping[str, str] | None) -> CommitResult:
+        """One commit adding the files of ``folders`` (``_write_folder``) and ``removes``."""
         from deltalake import CommitProperties, Schema
         from deltalake.transaction import create_table_with_add_actions
 
         uri = self.uri(table)
-        actions, rows = self._add_actions(table, folder, schema)
+        actions, rows = [], 0
+        for folder in folders:
+            added, counted = self._add_actions(table, folder, schema)
+            actions += added
+            rows += counted
         fault_point(f"delta.commit:{table}")  # Parquet written, not yet in the log
         properties = CommitProperties(custom_metadata=commit_metadata(run_id, step, metadata))
         if not exists:
@@ -496,35 +627,42 @@ class DeltaRsIO(DeltaIO):
         return CommitResult(table, self._table(table).version(), rows, len(actions))
 
     def _replacing(self, df: DataFrame, table: TableId, predicate: str,
-                   schema: StructType) -> tuple[DataFrame, list[Any]]:
-        """For an overwrite of the rows matching ``predicate``: the rows to write (``df``, and
-        the other rows of the files that hold matching rows, which are rewritten) and the
-        remove actions of those files. Spark finds the files (reading the predicate's columns,
-        its Parquet reader skipping the row groups that cannot match): no row of the table or
-        of ``df`` passes through the driver. (delta-rs' own overwrite with a predicate takes
-        Arrow data in the driver, and held 180 MB more there for a 581 k-row month.)"""
+                   schema: StructType) -> tuple[DataFrame | None, list[Any]]:
+        """For an overwrite of the rows matching ``predicate`` by ``df`` (whose every row must
+        match it): the remove actions of the files holding matching rows, and the other rows
+        of those files, which are written again (None when every row of each such file
+        matches, as in a file of whole months replaced by an update of those months).
+
+        Spark finds the files and counts their matching rows against the row counts in the
+        log (reading the predicate's columns, its Parquet reader skipping the row groups that
+        cannot match): no row of the table or of ``df`` passes through the driver. (delta-rs'
+        own overwrite with a predicate takes Arrow data in the driver, and held 180 MB more
+        there for a 581 k-row month.)"""
         import pyarrow as pa
         from deltalake.transaction import RemoveAction
         from pyspark.sql import functions as F
 
         self._check_rows_match(df, table, predicate)
         matches = F.coalesce(F.expr(predicate), F.lit(False))
-        dt = self._table(table)
-        sizes = {a["path"]: a["size_bytes"]
-                 for a in pa.table(dt.get_add_actions(flatten=True)).to_pylist()}
+        files = pa.table(self._table(table).get_add_actions(flatten=True)).select(
+            ["path", "size_bytes", "num_records"]).to_pylist()
+        sizes = {f["path"]: f["size_bytes"] for f in files}
+        records = {f["path"]: f["num_records"] for f in files}
         root = self.uri(table).rstrip("/") + "/"
         located = self.lake.fs_path(self.uri(table)).rstrip("/") + "/"
-        found = self._read_files([root + p for p in sizes], schema).where(matches).select(
-            F.input_file_name().alias("file")).distinct().collect()
-        holding = sorted({unquote(r.file).split(located, 1)[-1] for r in found})
-        unknown = [p for p in holding if p not in sizes]
+        found = (self._read_files([root + p for p in sizes], schema).where(matches)
+                 .groupBy(F.input_file_name().alias("file")).count().collect())
+        matched = {unquote(r.file).split(located, 1)[-1]: r["count"] for r in found}
+        unknown = [p for p in matched if p not in sizes]
         if unknown:  # a path Spark spells in a way not foreseen here: never guess
             raise LakehouseError(f"cannot write to {table}: files {unknown[:3]} read by Spark "
                                  "are not in its snapshot")
-        kept = self._read_files([root + p for p in holding], schema).where(~matches)
+        # a file without a row count in the log (written by another tool) is read again
+        partial = sorted(p for p, n in matched.items() if records[p] != n)
+        kept = (self._read_files([root + p for p in partial], schema).where(~matches)
+                if partial else None)
         now = int(time.time() * 1000)
-        removes = [RemoveAction(p, True, now, sizes[p]) for p in holding]
-        return kept.unionByName(df), removes
+        return kept, [RemoveAction(p, True, now, sizes[p]) for p in sorted(matched)]
 
     def append_records(self, records: Sequence[Sequence[Any]], schema: StructType,
                        table: TableId, *, run_id: str | None = None,
@@ -587,8 +725,8 @@ class DeltaRsIO(DeltaIO):
                 # whole target in memory to find that out (1.6 GB for 4 M rows); Spark
                 # streams it.
                 committed = True
-                result = self._commit_folder(table, staging, schema, "append", [], True,
-                                             run_id=run_id, step=step, metadata=None)
+                result = self._commit_folders(table, [staging], schema, "append", [], True,
+                                              run_id=run_id, step=step, metadata=None)
                 if result.version is None:  # no rows: nothing was committed
                     self.lake.remove(staging)
                 return MergeResult(table, result.version, result.rows, result.rows, 0)
@@ -691,6 +829,12 @@ def _user_metadata(text: Any) -> dict[str, Any]:
 def _check_replace_where(mode: WriteMode, replace_where: str | None) -> None:
     if replace_where is not None and mode != "overwrite":
         raise ValueError(f"replace_where replaces rows: it needs mode 'overwrite', not {mode!r}")
+
+
+def _target_of(prepared: Prepared) -> Target:
+    if prepared.target is None:
+        raise ValueError("a frame prepared without a target cannot be committed")
+    return prepared.target
 
 
 def _short_id() -> str:

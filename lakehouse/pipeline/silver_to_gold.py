@@ -30,6 +30,7 @@ from pyspark.sql import functions as F
 from lakehouse.config import Settings
 from lakehouse.gold.build import (
     CLUSTER_BY,
+    CUSTOMER_SUMMARY,
     GOLD_TABLES,
     SILVER_INPUTS,
     SilverSnapshot,
@@ -37,12 +38,13 @@ from lakehouse.gold.build import (
     earlier_customers,
     enriched_transactions,
     settled_customers,
-    update_gold,
+    update_additive,
     update_slices,
+    update_summary,
 )
 from lakehouse.gold.expectations import Kept, SilverTotals, gold_gates, silver_per_customer
 from lakehouse.gold.rewards import load_rules
-from lakehouse.io.delta import delta_io
+from lakehouse.io.delta import Prepared, Target, delta_io
 from lakehouse.io.lake import TableId
 from lakehouse.ops import tables as ops
 from lakehouse.pipeline.faults import fault_point
@@ -71,9 +73,10 @@ class Built(NamedTuple):
     build: str  # "full" or "incremental"
     as_of: date | None  # the reference day (None when Silver has no transactions)
     per_customer: DataFrame  # silver_per_customer of the whole snapshot, to reconcile with
-    gold: dict[TableId, DataFrame]
+    gold: dict[TableId, DataFrame]  # the tables to prepare
     # tables of which ``gold`` holds only the slice an update rewrites: their other rows' sums
     kept: dict[TableId, Kept]
+    prepared: dict[TableId, Prepared]  # the tables prepared already (the rest of ``gold``)
 
 
 class SilverToGold:
@@ -153,18 +156,27 @@ class SilverToGold:
         self.progress(f"gold: updating with the transactions appended to {tx} since "
                       f"v{last.inputs[tx]} (now v{inputs[tx]}); everything else unchanged")
         current = {t: self.delta.read(t) for t in GOLD_TABLES}
+        slices = update_slices(first or as_of)
+        kept = {t: Kept.of(current[t], s) for t, s in slices.items()}
         # One pass over the rows the last build read, for the update and for the gates. In a
         # task per core rather than per file: each task's partial aggregate then has a row per
         # customer, not a few rows each to shuffle (4 M rows: 1.2 M rows shuffled -> 0.3 M).
+        # The tables that need nothing from it are prepared meanwhile (the pass leaves a core
+        # idle while Spark plans it, between its stages and in its last tasks).
         rows = self.delta.read(TRANSACTIONS, version=last.inputs[tx])
-        lookup = self.delta.stage(earlier_customers(
-            silver, current, new, rows.coalesce(self.spark.sparkContext.defaultParallelism)),
-            run_id, "gold-earlier")
+        frames: dict[str, tuple[DataFrame, Target | None]] = {"gold-earlier": (
+            earlier_customers(silver, current, new,
+                              rows.coalesce(self.spark.sparkContext.defaultParallelism)),
+            None)}
+        for table, df in update_additive(silver, current, new, slices).items():
+            frames[f"gold-{table.name}"] = (df, _target(table, kept))
+        prepared = self.delta.prepare_all(frames, run_id, self.settings.spark.concurrent_jobs)
+        lookup = prepared.pop("gold-earlier").frame
         earlier = settled_customers(lookup, silver, new, rows)
-        slices = update_slices(first or as_of)
-        kept = {t: Kept.of(current[t], s) for t, s in slices.items()}
+        summary = update_summary(silver, current, new, earlier, as_of)
         return Built("incremental", as_of, silver_per_customer(new, lookup),
-                     update_gold(silver, current, new, earlier, as_of, slices), kept)
+                     {CUSTOMER_SUMMARY: summary}, kept,
+                     {p.target.table: p for p in prepared.values() if p.target is not None})
 
     def _rebuild(self, silver: SilverSnapshot, inputs: dict[str, Any]) -> Built:
         run_id = self.report.run_id
@@ -173,7 +185,7 @@ class SilverToGold:
         enriched = self.delta.stage(enriched_transactions(silver), run_id, "gold-enriched")
         as_of = enriched.agg(F.max("trans_date")).collect()[0][0]
         return Built("full", as_of, silver_per_customer(enriched),
-                     build_gold(silver, as_of, enriched), {})
+                     build_gold(silver, as_of, enriched), {}, {})
 
     def _publish(self, silver: SilverSnapshot, inputs: dict[str, Any], last: LastBuild | None,
                  appended: DataFrame | None) -> None:
@@ -184,19 +196,40 @@ class SilverToGold:
             built = self._update(silver, inputs, last, appended)
         if built is None:
             built = self._rebuild(silver, inputs)
-        build, as_of, per_silver, built_gold, kept = built
-        # Each frame is computed once into the run's scratch folder and read back from there
-        # by the gates and the writes (so the gates' time is the gates' own), a few at once.
-        # per_customer: what the gates reconcile with, from the whole Silver snapshot.
-        staged = self.delta.stage_all(
-            {"gate-silver": per_silver, **{f"gold-{t.name}": df for t, df in built_gold.items()}},
-            run_id, self.settings.spark.concurrent_jobs)
-        per_customer = staged["gate-silver"]
-        gold = {t: staged[f"gold-{t.name}"] for t in built_gold}
+        build, as_of, per_silver, built_gold, kept, ready = built
+        # Each frame is computed once, a few at once, and read back from its files by the gates
+        # (so the gates' time is the gates' own): the Gold tables' into files that become the
+        # tables' next versions as they are, once every gate passed (DeltaIO.prepare);
+        # per_customer, what the gates reconcile with (from the whole Silver snapshot), into the
+        # run's scratch folder.
+        pending = dict(ready)
+        try:
+            prepared = self.delta.prepare_all(
+                {"gate-silver": (per_silver, None),
+                 **{f"gold-{t.name}": (df, _target(t, kept)) for t, df in built_gold.items()}},
+                run_id, self.settings.spark.concurrent_jobs)
+            pending |= {t: prepared[f"gold-{t.name}"] for t in built_gold}
+            pending = {t: pending[t] for t in GOLD_TABLES}  # committed in this order
+            self._gate_and_commit(silver, build, as_of, inputs, prepared["gate-silver"].frame,
+                                  pending, kept, timer)
+        finally:
+            for left in pending.values():  # not committed: a gate failed, or an error
+                self.delta.discard(left)
+
+    def _gate_and_commit(self, silver: SilverSnapshot, build: str, as_of: date | None,
+                         inputs: dict[str, Any], per_customer: DataFrame,
+                         pending: dict[TableId, Prepared], kept: dict[TableId, Kept],
+                         timer: StepTimer) -> None:
+        """Validates every prepared Gold table, then commits each (removing it from
+        ``pending``) if all passed; records the gates and steps."""
+        run_id = self.report.run_id
+        gold = {t: p.frame for t, p in pending.items()}
         totals = SilverTotals.of(per_customer, silver.customers, silver.loans)
         results, steps = [], []
-        for table, (frame, expectations, rows) in gold_gates(gold, per_customer, totals,
-                                                             kept).items():
+        # each table's rows from its files' footers, not counted by a Spark job each
+        counted = {t: self.delta.rows(p) for t, p in pending.items()}
+        for table, (frame, expectations, rows) in gold_gates(gold, per_customer, totals, kept,
+                                                             counted).items():
             started = time.perf_counter()
             gate = self.gates.validate(str(table), frame, expectations, run_id, rows=rows)
             gate = replace(gate, seconds=round(time.perf_counter() - started, 3))
@@ -208,15 +241,13 @@ class SilverToGold:
         if all(g.success for g in results):
             metadata = {INPUTS_KEY: json.dumps(inputs, sort_keys=True),
                         AS_OF_KEY: as_of.isoformat() if as_of else "", BUILD_KEY: build}
-            for table, frame in gold.items():
+            for table in list(pending):
                 step = StepTimer(run_id, str(table), str(table))
                 rewrite = kept[table].slice.predicate if table in kept else None
-                self.progress(f"{table}: writing" + (f" the rows where {rewrite}" if rewrite
-                                                      else ""))
-                committed = self.delta.write(frame, table, "overwrite", run_id=run_id,
-                                             step="gold", metadata=metadata,
-                                             replace_where=rewrite,
-                                             cluster_by=CLUSTER_BY.get(table))
+                self.progress(f"{table}: committing" + (f" the rows where {rewrite}" if rewrite
+                                                        else ""))
+                committed = self.delta.commit(pending.pop(table), run_id=run_id, step="gold",
+                                              metadata=metadata)
                 message = f"{build} build" + (f"; rewrote the rows where {rewrite}"
                                               if rewrite else "")
                 steps.append(step.finish(rows_in=committed.rows, rows_written=committed.rows,
@@ -232,6 +263,12 @@ class SilverToGold:
         self.report.steps += steps
         if self.render_docs:
             self.report.docs_path = self.gates.render_docs()
+
+
+def _target(table: TableId, kept: dict[TableId, Kept]) -> Target:
+    """How a Gold table is written: whole, or the slice an update rewrites."""
+    return Target(table, "overwrite", kept[table].slice.predicate if table in kept else None,
+                  CLUSTER_BY.get(table))
 
 
 def silver_to_gold(settings: Settings, *, progress: Progress = lambda _: None,

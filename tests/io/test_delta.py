@@ -410,3 +410,108 @@ def test_stage_all_stages_frames_together_and_raises_a_failure_after_all_ended(s
     with pytest.raises(Exception, match="no such luck"):
         delta.stage_all(failing, "r2", concurrency=2)
     assert delta.stage_all({}, "r3", concurrency=2) == {}
+
+
+def _log_paths(delta, table=TABLE) -> set[str]:
+    return {a["path"] for a in pa.table(DeltaTable(delta.uri(table)).get_add_actions(
+        flatten=True)).to_pylist()}
+
+
+def test_a_prepared_frame_is_gated_then_committed_as_the_files_it_was_read_from(spark, delta):
+    from lakehouse.io.delta import Target
+
+    delta.write(frame(spark, ("a", "1.00", 1)), TABLE)
+    prepared = delta.prepare(frame(spark, ("b", "2.00", 2), ("c", "3.00", 3)), "r1", "gold-x",
+                             Target(TABLE, "overwrite"))
+    # written inside the table's folder, in no commit yet: the table is as it was
+    assert delta.version(TABLE) == 0
+    assert [r.id for r in delta.read(TABLE).collect()] == ["a"]
+    assert sorted(r.id for r in prepared.frame.collect()) == ["b", "c"]
+    assert delta.rows(prepared) == 2
+    files = {Path(p).name for p in prepared.frame.inputFiles()}
+    result = delta.commit(prepared, run_id="r1", step="gold", metadata={"as_of": "2024-01-03"})
+    assert (result.version, result.rows) == (1, 2)
+    assert sorted(r.id for r in delta.read(TABLE).collect()) == ["b", "c"]
+    assert {Path(p).name for p in _log_paths(delta)} == files, "the very files, not a copy"
+    assert delta.history(TABLE, 1)[0].metadata["lakehouse.as_of"] == "2024-01-03"
+    assert _files_outside_the_log(delta, TABLE)[0] == []
+
+
+def test_a_discarded_frame_leaves_nothing_behind(spark, delta):
+    from lakehouse.io.delta import Target
+
+    delta.write(frame(spark, ("a", "1.00", 1)), TABLE)
+    prepared = delta.prepare(frame(spark, ("b", "2.00", 2)), "r1", "gold-x", Target(TABLE))
+    assert _files_outside_the_log(delta, TABLE)[0], "the prepared files are in the folder"
+    delta.discard(prepared)
+    assert _files_outside_the_log(delta, TABLE)[0] == []
+    assert delta.version(TABLE) == 0 and [r.id for r in delta.read(TABLE).collect()] == ["a"]
+    with pytest.raises(ValueError, match="without a target"):
+        delta.commit(delta.prepare(frame(spark, ("c", "1.00", 3)), "r1", "scratch"))
+
+
+def test_a_prepared_frame_of_another_shape_is_refused_before_anything_is_written(spark, delta):
+    from lakehouse.io.delta import Target
+
+    delta.write(frame(spark, ("a", "1.00", 1)), TABLE)
+    with pytest.raises(SchemaMismatchError, match="missing \\['n'\\]"):
+        delta.prepare(frame(spark, ("b", "2.00", 2)).drop("n"), "r1", "x", Target(TABLE))
+    assert _files_outside_the_log(delta, TABLE)[0] == []
+
+
+def test_a_replace_where_commit_removes_whole_files_without_rewriting_them(spark, delta):
+    from lakehouse.io.delta import Target
+
+    delta.write(frame(spark, *((str(n), "1.00", n % 3 + 1) for n in range(9))), TABLE,
+                cluster_by="day")
+    before = _day_ranges(delta)
+    assert len(before) == 3
+    prepared = delta.prepare(frame(spark, ("x", "5.00", 3), ("y", "6.00", 4)), "r1", "x",
+                             Target(TABLE, "overwrite", "day >= '2024-01-04'", "day"))
+    new = {Path(p).name for p in prepared.frame.inputFiles()}
+    delta.commit(prepared)
+    after = _day_ranges(delta)
+    # the file of 2024-01-04 went whole: nothing was rewritten, only the prepared files added
+    assert {Path(p).name for p in set(after) - set(before)} == new
+    assert sorted(after.values()) == [(dt.date(2024, 1, d), dt.date(2024, 1, d))
+                                      for d in (2, 3, 4, 5)]
+    assert sorted(r.id for r in delta.read(TABLE).where("day >= '2024-01-04'").collect()) \
+        == ["x", "y"]
+    assert delta.read(TABLE).count() == 6 + 2
+
+
+def test_a_refused_replace_where_commit_removes_its_files(spark, delta):
+    from lakehouse.io.delta import Target
+
+    delta.write(frame(spark, ("a", "1.00", 1), ("b", "2.00", 5)), TABLE)
+    prepared = delta.prepare(frame(spark, ("x", "9.00", 1)), "r1", "x",
+                             Target(TABLE, "overwrite", "day >= '2024-01-04'"))
+    with pytest.raises(LakehouseError, match="do not match the predicate"):
+        delta.commit(prepared)
+    assert delta.version(TABLE) == 0
+    assert _files_outside_the_log(delta, TABLE)[0] == []
+
+
+def test_cluster_by_gives_each_value_its_file_whatever_their_sizes(spark, delta):
+    # 200, 40 and 5 rows of three days: one file each (a range per value sampled)
+    sizes = {1: 200, 2: 40, 3: 5}
+    specs = [(f"{d}-{i}", "1.00", d) for d, n in sizes.items() for i in range(n)]
+    delta.write(frame(spark, *specs).repartition(4), TABLE, cluster_by="day")
+    ranges = sorted(_day_ranges(delta).values())
+    assert ranges == [(dt.date(2024, 1, d + 1),) * 2 for d in sizes], ranges
+
+
+def test_prepare_all_discards_the_prepared_files_when_one_fails(spark, delta):
+    from lakehouse.io.delta import Target
+
+    delta.write(frame(spark, ("a", "1.00", 1)), TABLE)
+    other = TableId("gold", "other")
+    delta.write(frame(spark, ("a", "1.00", 1)), other)
+    failing = frame(spark, ("b", "2.00", 2)).withColumn(
+        "id", F.raise_error(F.lit("no such luck")).cast("string"))
+    for concurrency in (1, 2):
+        with pytest.raises(Exception, match="no such luck"):
+            delta.prepare_all({"fine": (frame(spark, ("c", "3.00", 3)), Target(other)),
+                               "broken": (failing, Target(TABLE))}, "r1", concurrency)
+        assert _files_outside_the_log(delta, other)[0] == []
+        assert _files_outside_the_log(delta, TABLE)[0] == []

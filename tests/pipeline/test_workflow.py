@@ -223,9 +223,27 @@ def test_appended_transactions_update_gold_to_what_a_rebuild_gives(world, spark)
     assert kept and kept <= set(after)
     assert all(first >= start for path, (first, _) in after.items() if path not in kept)
 
+    # each table's new files are the ones its gate read, committed as they are
+    assert stray_files(world, GOLD) == []
+
     silver_to_gold(world["settings"], spark=spark, full_refresh=True)
     assert set(builds(world).values()) == {"full"}
     assert gold_rows(world) == updated
+
+
+def stray_files(world, names) -> list[Path]:
+    """Parquet files in the tables' folders that no commit of their logs added."""
+    import json
+
+    lake = world["settings"].lake()
+    stray = []
+    for name in names:
+        root = Path(lake.uri(TableId.parse(name)))
+        named = {(root / json.loads(line)["add"]["path"]).resolve()
+                 for commit in (root / "_delta_log").glob("*.json")
+                 for line in commit.read_text().splitlines() if '"add"' in line}
+        stray += sorted({p.resolve() for p in root.rglob("*.parquet")} - named)
+    return stray
 
 
 def month_ranges(world) -> dict[str, tuple]:
@@ -253,7 +271,8 @@ def test_a_failing_gold_gate_keeps_every_gold_table(world, spark, monkeypatch):
     def inflated(original):
         def build(*args, **kwargs):
             return original(*args, **kwargs).withColumn(
-                "total_spend", F.col("total_spend") + F.lit(Decimal("0.01")))
+                "total_spend", (F.col("total_spend") + F.lit(Decimal("0.01")))
+                .cast("decimal(18,2)"))
         return build
 
     # one new transaction: an incremental update, but a rebuild must be caught as well
@@ -263,6 +282,7 @@ def test_a_failing_gold_gate_keeps_every_gold_table(world, spark, monkeypatch):
     report = run_workflow(world["settings"], spark=spark)
     assert report.blocked
     assert versions(world, GOLD) == before
+    assert stray_files(world, GOLD) == [], "the files prepared for the tables are removed"
     assert versions(world, ["silver.transactions"])["silver.transactions"] is not None
     failures = {(f.table, f.expectation, f.column) for g in report.gates for f in g.failures}
     assert ("gold.customer_summary", "expect_column_values_to_be_in_set",
