@@ -155,11 +155,12 @@ def _as_text(df: DataFrame, field: T.StructField) -> Column | None:
 CARD_NUMBER_FOUND = "card_number_found"
 
 
-# The scan's expression per Spark application and schema: building it takes a few hundred
-# calls into the JVM (the Luhn sum is written out digit by digit), about 0.3 s, and every run
-# flags the same few schemas (each Silver batch, each Gold table) again.
-_SCANS: dict[tuple[str, tuple[tuple[str, str], ...]], Column] = {}
-_MAX_SCANS = 64
+# The scan's expression per Spark application: building it takes a few hundred calls into the
+# JVM (the Luhn sum is written out digit by digit), 0.1-0.2 s, and a run flags several frames
+# (each Silver batch, each Gold table). It reads one column, the frame's text joined, so one
+# expression serves every frame whatever its schema.
+_SCANS: dict[str, Column] = {}
+_SCAN_TEXT = "__card_number_scan_text"
 
 
 def with_card_number_flag(df: DataFrame, skip: Iterable[str] = ()) -> DataFrame:
@@ -168,18 +169,16 @@ def with_card_number_flag(df: DataFrame, skip: Iterable[str] = ()) -> DataFrame:
     computed itself, which carry nothing from the input: hex digests (keyed tokens, hashes),
     and Gold's sums."""
     skipped = set(skip)
-    fields = [f for f in df.schema.fields if f.name not in skipped]
-    # columns are referred to by name only, so one expression serves every frame of a schema
-    key = (df.sparkSession.sparkContext.applicationId,
-           tuple((f.name, f.dataType.simpleString()) for f in fields))
-    scan = _SCANS.get(key)
+    texts = [t for t in (_as_text(df, f) for f in df.schema.fields if f.name not in skipped)
+             if t is not None]
+    application = df.sparkSession.sparkContext.applicationId
+    scan = _SCANS.get(application)
     if scan is None:
-        texts = [t for t in (_as_text(df, f) for f in fields) if t is not None]
-        joined = F.concat_ws("\u0001", *texts) if texts else F.lit("")
-        if len(_SCANS) >= _MAX_SCANS:
-            _SCANS.clear()
-        scan = _SCANS[key] = contains_pan(joined)
-    return df.withColumn(CARD_NUMBER_FOUND, scan)
+        _SCANS.clear()  # expressions of an earlier (stopped) application
+        scan = _SCANS[application] = contains_pan(F.col(_SCAN_TEXT))
+    joined = F.concat_ws("\u0001", *texts) if texts else F.lit("")
+    return (df.withColumn(_SCAN_TEXT, joined).withColumn(CARD_NUMBER_FOUND, scan)
+            .drop(_SCAN_TEXT))
 
 
 def pan_hits(df: DataFrame) -> dict[str, int]:
