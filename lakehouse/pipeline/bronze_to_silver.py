@@ -2,12 +2,14 @@
 
 Phase 1, per entity: new landing files (by content hash) are appended to ``bronze.<source>``; the
 run's Bronze rows are parsed, checked and classified; the entity's quality gate validates the
-batch. Phase 2: only if every gate passed are clean rows merged into ``silver.<entity>`` (and its
-SCD2 history). Either way the evidence is written - quarantine rows, ``ops.ingested_files``,
-``ops.run_log``, ``ops.dq_results`` - and a blocked run exits with code 2. Files of a blocked run
-are replayed from Bronze by the next run, so nothing is loaded twice. So are the files of a run
-that crashed after appending them to Bronze but before recording them (each Bronze commit names
-its files and their content hashes). A run with no new files writes nothing at all.
+batch. (A batch of one partition's worth of new files, a day's, is parsed from the very rows
+read for Bronze while Bronze writes them; the gate waits for Bronze's commit.) Phase 2: only
+if every gate passed are clean rows merged into ``silver.<entity>`` (and its SCD2 history).
+Either way the evidence is written - quarantine rows, ``ops.ingested_files``, ``ops.run_log``,
+``ops.dq_results`` - and a blocked run exits with code 2. Files of a blocked run are replayed
+from Bronze by the next run, so nothing is loaded twice. So are the files of a run that crashed
+after appending them to Bronze but before recording them (each Bronze commit names its files
+and their content hashes). A run with no new files writes nothing at all.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ import json
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -115,6 +119,9 @@ class _SourceBatch:
 # Landing bytes per partition of a batch (about 250 k transaction rows); gzip counted as 8x.
 _BYTES_PER_PARTITION = 64 * 1024 * 1024
 _GZIP_RATIO = 8
+# A batch of new files up to this size (one partition's worth: a day's) is parsed from the rows
+# read for Bronze while Bronze writes them (BronzeToSilver._prepare).
+_ALONGSIDE_BYTES = _BYTES_PER_PARTITION
 
 
 def _landing_data_bytes(file: LandingFile | LandingEntry) -> int:
@@ -122,10 +129,13 @@ def _landing_data_bytes(file: LandingFile | LandingEntry) -> int:
     return file.size * (_GZIP_RATIO if file.relative.endswith(".gz") else 1)
 
 
+def _batch_bytes(file_groups: Iterable[list[LandingFile]]) -> int:
+    return sum(_landing_data_bytes(f) for files in file_groups for f in files)
+
+
 def _partitions_for(file_groups: Iterable[list[LandingFile]]) -> int:
     """How many partitions a batch of these landing files needs (at least one)."""
-    size = sum(_landing_data_bytes(f) for files in file_groups for f in files)
-    return max(1, -(-size // _BYTES_PER_PARTITION))
+    return max(1, -(-_batch_bytes(file_groups) // _BYTES_PER_PARTITION))
 
 
 def pending_landing_bytes(settings: Settings, delta: DeltaIO, *, full_refresh: bool) -> int:
@@ -313,28 +323,59 @@ class BronzeToSilver:
     # -- phase 1 ------------------------------------------------------------------------------
 
     def _prepare(self, item: _EntityBatch) -> None:
+        # A batch of one partition's worth of new files (a day's) is parsed from the rows read
+        # for Bronze while Bronze writes them: each is a single task, and the driver's planning
+        # of the parse (1-2 s) leaves the other core idle. Larger batches, or any batch with
+        # files to replay from Bronze, are parsed from Bronze once it has them (a second read
+        # and parse of the landing text would cost more than it overlaps).
+        together = (_batch_bytes(b.files for b in item.batches) <= _ALONGSIDE_BYTES
+                    and not any(b.replay for b in item.batches))
         parsed_frames = []
+        appends: list[Callable[[], CommitResult]] = []
         for batch in item.batches:
             if not batch.files:
                 continue
             table = bronze_table(batch.source.name)
-            committed = None
             if batch.new:
-                timer = StepTimer(self.run_id, f"bronze.{batch.source.name}", str(table))
                 self.progress(f"bronze.{batch.source.name}: loading {len(batch.new)} file(s)")
                 raw = read_raw(self.spark, batch.source, batch.new)
                 self.notes.update(raw.notes)
-                committed = self.delta.write(raw.frame.transform(
-                    with_lineage(self.run_id, self.now)), table, self.mode,
-                    run_id=self.run_id, step="bronze", metadata={_BRONZE_FILES: json.dumps(
-                        {f.relative: f.content_hash for f in batch.new}, sort_keys=True)})
-                item.steps.append(timer.finish(rows_in=committed.rows,
-                                               rows_written=committed.rows,
-                                               table_version=committed.version))
-                fault_point(f"bronze.appended:{batch.source.name}")
-            rows = self._bronze_rows(table, batch, committed)
+                landed = raw.frame.transform(with_lineage(self.run_id, self.now))
+                append = partial(self._append_bronze, item, batch, table, landed)
+                if together:
+                    appends.append(append)
+                    rows = landed
+                else:
+                    rows = self._bronze_rows(table, batch, append())
+            else:
+                rows = self._bronze_rows(table, batch, None)
             parsed_frames.append(rows.transform(parse_fields(batch.source, self.references,
                                                              self.tokenize)))
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bronze") as pool:
+            # each append in order, alongside the parse (the gate waits for them all)
+            appended = [pool.submit(append) for append in appends]
+            self._classify(item, parsed_frames)
+        for future in appended:
+            future.result()  # an append's error, once every job has ended
+        if item.classified is not None:
+            self._gate(item)
+
+    def _append_bronze(self, item: _EntityBatch, batch: _SourceBatch, table: TableId,
+                       landed: DataFrame) -> CommitResult:
+        """A source's new files appended to its Bronze table (one commit naming them)."""
+        timer = StepTimer(self.run_id, f"bronze.{batch.source.name}", str(table))
+        committed = self.delta.write(landed, table, self.mode, run_id=self.run_id,
+                                     step="bronze", metadata={_BRONZE_FILES: json.dumps(
+                                         {f.relative: f.content_hash for f in batch.new},
+                                         sort_keys=True)})
+        item.steps.append(timer.finish(rows_in=committed.rows, rows_written=committed.rows,
+                                       table_version=committed.version))
+        fault_point(f"bronze.appended:{batch.source.name}")
+        return committed
+
+    def _classify(self, item: _EntityBatch, parsed_frames: list[DataFrame]) -> None:
+        """The entity's parsed rows classified (clean, quarantined, duplicate), computed once
+        into the run's scratch folder, and counted per file and outcome."""
         if not parsed_frames:
             return
         entity = item.entity
@@ -362,6 +403,11 @@ class BronzeToSilver:
         item.totals = {o: sum(f[o] for f in per_file.values())
                        for o in (CLEAN, QUARANTINED, DUPLICATE)}
         item.prepare_seconds = time.perf_counter() - started
+
+    def _gate(self, item: _EntityBatch) -> None:
+        """The entity's quality gate over its classified batch."""
+        assert item.classified is not None
+        entity = item.entity
         expectations = silver_expectations(entity, item.sources, self.settings.quality,
                                            self.references, item.totals[CLEAN])
         batch_rows = sum(item.totals.values())

@@ -16,6 +16,7 @@ from lakehouse.io.delta import delta_io, snapshot
 from lakehouse.io.lake import Lake, TableId
 from lakehouse.ops.tables import INGESTED_FILES, RUN_LOG
 from lakehouse.pii.columns import pan_hits
+from lakehouse.pipeline import bronze_to_silver as b2s
 from lakehouse.pipeline.bronze_to_silver import BronzeToSilver, bronze_to_silver
 from lakehouse.pipeline.workload import Workload, estimate
 from tests.pipeline.test_workload import landing_data_bytes
@@ -45,11 +46,12 @@ def versions(world) -> dict[str, int | None]:
     return {str(t): world["delta"].version(t) for t in world["lake"].list_tables()}
 
 
-def content(world, table: str):
+def content(world, table: str, ordered: bool = True):
     """A table's rows without the columns that name the run (for comparing runs)."""
     df = world["delta"].read(TableId.parse(table))
     keep = [c for c in df.columns if c not in LINEAGE_OF_RUN]
-    return sorted(tuple(r) for r in df.select(*keep).collect())
+    rows = [tuple(r) for r in df.select(*keep).collect()]
+    return sorted(rows) if ordered else rows
 
 
 def test_every_table_is_a_delta_table(world):
@@ -242,6 +244,9 @@ def test_a_file_of_new_keys_is_appended_as_one_silver_file(world, spark, monkeyp
         return rows
 
     monkeypatch.setattr(BronzeToSilver, "_bronze_rows", spy)
+    # parsed from Bronze once written, as a batch larger than a partition is (a day's is parsed
+    # from the landing rows alongside: the next test)
+    monkeypatch.setattr(b2s, "_ALONGSIDE_BYTES", 0)
     # files read in at least as many partitions as a 4-core machine makes (tests run with one)
     spark.conf.set("spark.sql.files.minPartitionNum", "4")
     try:
@@ -257,6 +262,47 @@ def test_a_file_of_new_keys_is_appended_as_one_silver_file(world, spark, monkeyp
     assert before <= after and len(after - before) == 1
     added = {Path(u).name for u in DeltaTable(bronze).file_uris()} - bronze_before
     assert len(added) == 1 and read == [added]
+
+
+def test_a_small_batch_parsed_alongside_its_bronze_append_equals_one_parsed_from_bronze(
+        spark, tmp_path, monkeypatch):
+    """A batch of one partition's worth of new files is parsed from the rows read for Bronze
+    while Bronze writes them; a larger one from Bronze once written. Both give the same
+    Bronze, Silver and quarantine rows, and the same counts per file."""
+    generate(tmp_path / "landing", customers=40, months=1, seed=7, defect_rate=0.02)
+    lakes = {}
+    parsed_from: list[str] = []
+    bronze_rows = BronzeToSilver._bronze_rows
+
+    def spy(self, table, *args):
+        parsed_from.append(str(table))
+        return bronze_rows(self, table, *args)
+
+    monkeypatch.setattr(BronzeToSilver, "_bronze_rows", spy)
+    for label, alongside in (("together", True), ("after", False)):
+        if not alongside:
+            monkeypatch.setattr(b2s, "_ALONGSIDE_BYTES", 0)
+        parsed_from.clear()
+        settings = load_settings(lake_root=str(tmp_path / label),
+                                 landing_root=str(tmp_path / "landing"))
+        report = bronze_to_silver(settings, spark=spark)
+        assert not report.blocked
+        assert sorted(parsed_from) == ([] if alongside else
+                                       ["bronze.customers", "bronze.loans",
+                                        "bronze.transactions"])
+        steps = {s.step for s in report.steps}
+        assert {"bronze.transactions", "gate.silver.transactions",
+                "silver.transactions"} <= steps
+        lake = Lake.at(settings.lake_root)
+        lakes[label] = {"lake": lake, "delta": delta_io(spark, lake)}
+        files = {(f.path, f.rows_in, f.rows_written, f.rows_quarantined, f.rows_duplicate)
+                 for f in lakes[label]["delta"].read(INGESTED_FILES).collect()}
+        lakes[label]["files"] = files
+    assert lakes["together"]["files"] == lakes["after"]["files"]
+    for table in [*SILVER, "bronze.transactions", "bronze.customers", "bronze.loans"]:
+        together, after = (sorted(content(lakes[k], table, ordered=False), key=repr)
+                           for k in ("together", "after"))
+        assert together == after and (together or "quarantine" in table), table
 
 
 def test_full_refresh_rebuilds_the_same_silver(world, spark):
