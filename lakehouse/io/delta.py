@@ -112,6 +112,7 @@ class Prepared:
     frame: DataFrame
     target: Target | None
     folder: str
+    seconds: float = 0.0  # how long computing its files took (frames prepared together overlap)
 
 
 class SchemaMismatchError(LakehouseError):
@@ -191,10 +192,12 @@ class DeltaIO(ABC):
         Here the files are the run's scratch copy and ``commit`` writes them to the table;
         ``DeltaRsIO`` writes them inside the table's folder and commits those very files (a
         Gold table was written twice: staged for its gate, then copied into the table)."""
+        started = time.perf_counter()
         if target is not None:
             _check_replace_where(target.mode, target.replace_where)
         uri = self._write_scratch(df, run_id, label)
-        return Prepared(self._read_scratch(uri, df), target, uri)
+        return Prepared(self._read_scratch(uri, df), target, uri,
+                        round(time.perf_counter() - started, 3))
 
     def prepare_all(self, frames: Mapping[str, tuple[DataFrame, Target | None]], run_id: str,
                     concurrency: int = 1) -> dict[str, Prepared]:
@@ -548,6 +551,7 @@ class DeltaRsIO(DeltaIO):
                 target: Target | None = None) -> Prepared:
         if target is None:
             return super().prepare(df, run_id, label)
+        started = time.perf_counter()
         _check_replace_where(target.mode, target.replace_where)
         table = target.table
         if self.exists(table):
@@ -557,7 +561,8 @@ class DeltaRsIO(DeltaIO):
             schema = nullable(df.schema)
         rows = df.select(*schema.fieldNames())
         folder = self._write_folder(self._clustered(rows, target.cluster_by), table)
-        return Prepared(self._read_scratch(folder, rows), target, folder)
+        return Prepared(self._read_scratch(folder, rows), target, folder,
+                        round(time.perf_counter() - started, 3))
 
     def commit(self, prepared: Prepared, *, run_id: str | None = None,
                step: str | None = None,

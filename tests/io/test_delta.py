@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 import pyarrow as pa
@@ -538,3 +539,15 @@ def test_the_base_prepare_stages_in_scratch_and_commit_writes_as_its_target_says
     with pytest.raises(ValueError, match="needs mode 'overwrite'"):
         DeltaIO.prepare(delta, frame(spark, ("e", "1.00", 7)), "r1", "gold-y",
                         Target(TABLE, "append", "day >= '2024-01-04'"))
+
+
+def test_a_prepared_frame_says_how_long_computing_it_took(spark, delta):
+    from lakehouse.io.delta import DeltaIO, Target
+
+    slow = frame(spark, ("a", "1.00", 1)).withColumn(
+        "id", F.reflect(F.lit("java.lang.Thread"), F.lit("sleep"), F.lit(300).cast("long"))
+        .cast("string"))
+    for prepare in (delta.prepare, partial(DeltaIO.prepare, delta)):
+        prepared = prepare(slow, "r1", "slow", Target(TABLE))
+        assert prepared.seconds >= 0.3, prepared.seconds
+        delta.discard(prepared)

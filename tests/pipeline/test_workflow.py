@@ -91,6 +91,11 @@ def test_every_gate_is_recorded_and_rendered(world):
         step = steps[f"gate.{gate.table}"] if gate.table in GOLD else \
             steps[f"gate.silver.{gate.table.split('.')[1]}"]
         assert step.message.endswith(f"(pandas, {gate.rows:,} rows)"), step.message
+    # a Gold table's step times its commit, and says how long computing its files took
+    for table in GOLD:
+        seconds = re.fullmatch(r"full build; files computed in ([0-9.]+) s",
+                               steps[table].message)
+        assert seconds and float(seconds.group(1)) > 0, steps[table].message
 
 
 def test_a_run_that_fails_after_a_gate_still_renders_its_page(spark, tmp_path, monkeypatch):
