@@ -114,6 +114,13 @@ class Prepared:
     folder: str
     seconds: float = 0.0  # how long computing its files took (frames prepared together overlap)
 
+    @property
+    def committable(self) -> Target:
+        """Its target; a frame prepared without one cannot be committed."""
+        if self.target is None:
+            raise ValueError("a frame prepared without a target cannot be committed")
+        return self.target
+
 
 class SchemaMismatchError(LakehouseError):
     """A write's columns or types differ from the table's."""
@@ -195,9 +202,15 @@ class DeltaIO(ABC):
         started = time.perf_counter()
         if target is not None:
             _check_replace_where(target.mode, target.replace_where)
+        frame, folder = self._prepared_files(df, run_id, label, target)
+        return Prepared(frame, target, folder, round(time.perf_counter() - started, 3))
+
+    def _prepared_files(self, df: DataFrame, run_id: str, label: str,
+                        target: Target | None) -> tuple[DataFrame, str]:
+        """``prepare``'s files: ``df`` written once, read back, and their folder (here the
+        run's scratch folder, whatever the target)."""
         uri = self._write_scratch(df, run_id, label)
-        return Prepared(self._read_scratch(uri, df), target, uri,
-                        round(time.perf_counter() - started, 3))
+        return self._read_scratch(uri, df), uri
 
     def prepare_all(self, frames: Mapping[str, tuple[DataFrame, Target | None]], run_id: str,
                     concurrency: int = 1) -> dict[str, Prepared]:
@@ -237,7 +250,7 @@ class DeltaIO(ABC):
                metadata: Mapping[str, str] | None = None) -> CommitResult:
         """A prepared frame (``prepare`` with a target) made its table's next version, with
         ``write``'s result; here, written by ``write``."""
-        target = _target_of(prepared)
+        target = prepared.committable
         return self.write(prepared.frame, target.table, target.mode, run_id=run_id, step=step,
                           metadata=metadata, replace_where=target.replace_where,
                           cluster_by=target.cluster_by)
@@ -547,12 +560,10 @@ class DeltaRsIO(DeltaIO):
                                 Target(table, mode, replace_where, cluster_by))
         return self.commit(prepared, run_id=run_id, step=step, metadata=metadata)
 
-    def prepare(self, df: DataFrame, run_id: str, label: str,
-                target: Target | None = None) -> Prepared:
+    def _prepared_files(self, df: DataFrame, run_id: str, label: str,
+                        target: Target | None) -> tuple[DataFrame, str]:
         if target is None:
-            return super().prepare(df, run_id, label)
-        started = time.perf_counter()
-        _check_replace_where(target.mode, target.replace_where)
+            return super()._prepared_files(df, run_id, label, target)
         table = target.table
         if self.exists(table):
             self._check_schema(table, df.schema)
@@ -561,13 +572,12 @@ class DeltaRsIO(DeltaIO):
             schema = nullable(df.schema)
         rows = df.select(*schema.fieldNames())
         folder = self._write_folder(self._clustered(rows, target.cluster_by), table)
-        return Prepared(self._read_scratch(folder, rows), target, folder,
-                        round(time.perf_counter() - started, 3))
+        return self._read_scratch(folder, rows), folder
 
     def commit(self, prepared: Prepared, *, run_id: str | None = None,
                step: str | None = None,
                metadata: Mapping[str, str] | None = None) -> CommitResult:
-        target = _target_of(prepared)
+        target = prepared.committable
         table = target.table
         before = self.version(table)
         folders = [prepared.folder]
@@ -834,12 +844,6 @@ def _user_metadata(text: Any) -> dict[str, Any]:
 def _check_replace_where(mode: WriteMode, replace_where: str | None) -> None:
     if replace_where is not None and mode != "overwrite":
         raise ValueError(f"replace_where replaces rows: it needs mode 'overwrite', not {mode!r}")
-
-
-def _target_of(prepared: Prepared) -> Target:
-    if prepared.target is None:
-        raise ValueError("a frame prepared without a target cannot be committed")
-    return prepared.target
 
 
 def _short_id() -> str:

@@ -169,7 +169,7 @@ class SilverToGold:
                               rows.coalesce(self.spark.sparkContext.defaultParallelism)),
             None)}
         for table, df in update_additive(silver, current, new, slices).items():
-            frames[f"gold-{table.name}"] = (df, _target(table, kept))
+            frames[_label(table)] = (df, _target(table, kept))
         prepared = self.delta.prepare_all(frames, run_id, self.settings.spark.concurrent_jobs)
         lookup = prepared.pop("gold-earlier").frame
         earlier = settled_customers(lookup, silver, new, rows)
@@ -206,9 +206,9 @@ class SilverToGold:
         try:
             prepared = self.delta.prepare_all(
                 {"gate-silver": (per_silver, None),
-                 **{f"gold-{t.name}": (df, _target(t, kept)) for t, df in built_gold.items()}},
+                 **{_label(t): (df, _target(t, kept)) for t, df in built_gold.items()}},
                 run_id, self.settings.spark.concurrent_jobs)
-            pending |= {t: prepared[f"gold-{t.name}"] for t in built_gold}
+            pending |= {t: prepared[_label(t)] for t in built_gold}
             pending = {t: pending[t] for t in GOLD_TABLES}  # committed in this order
             self._gate_and_commit(silver, build, as_of, inputs, prepared["gate-silver"].frame,
                                   pending, kept, timer)
@@ -243,10 +243,10 @@ class SilverToGold:
                         AS_OF_KEY: as_of.isoformat() if as_of else "", BUILD_KEY: build}
             for table in list(pending):
                 step = StepTimer(run_id, str(table), str(table))
-                rewrite = kept[table].slice.predicate if table in kept else None
+                prepared = pending.pop(table)
+                rewrite = prepared.committable.replace_where
                 self.progress(f"{table}: committing" + (f" the rows where {rewrite}" if rewrite
                                                         else ""))
-                prepared = pending.pop(table)
                 committed = self.delta.commit(prepared, run_id=run_id, step="gold",
                                               metadata=metadata)
                 # the step times the commit; the table's files were computed before the gates,
@@ -266,6 +266,11 @@ class SilverToGold:
         self.report.steps += steps
         if self.render_docs:
             self.report.docs_path = self.gates.render_docs()
+
+
+def _label(table: TableId) -> str:
+    """A Gold table's label among the frames a build prepares."""
+    return f"gold-{table.name}"
 
 
 def _target(table: TableId, kept: dict[TableId, Kept]) -> Target:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from decimal import Decimal
-from functools import partial
 from pathlib import Path
 
 import pyarrow as pa
@@ -518,36 +517,48 @@ def test_prepare_all_discards_the_prepared_files_when_one_fails(spark, delta):
         assert _files_outside_the_log(delta, TABLE)[0] == []
 
 
+def _base_preparing(delta):
+    """``delta`` preparing files as the base ``DeltaIO`` does (what DeltaSparkIO inherits)."""
+    from lakehouse.io.delta import DeltaIO
+
+    class BasePreparing(DeltaRsIO):
+        _prepared_files = DeltaIO._prepared_files
+        discard = DeltaIO.discard
+
+    return BasePreparing(delta.spark, delta.lake)
+
+
 def test_the_base_prepare_stages_in_scratch_and_commit_writes_as_its_target_says(spark, delta):
     """What DeltaSparkIO (Glue) inherits: the frame is staged in the run's scratch folder and
     committed by ``write`` with the target's mode, predicate and clustering (run here with
     delta-rs' ``write`` underneath)."""
     from lakehouse.io.delta import DeltaIO, Target
 
+    base = _base_preparing(delta)
     delta.write(frame(spark, ("a", "1.00", 1), ("b", "2.00", 5)), TABLE, cluster_by="day")
     target = Target(TABLE, "overwrite", "day >= '2024-01-04'", "day")
-    prepared = DeltaIO.prepare(delta, frame(spark, ("c", "3.00", 5), ("d", "4.00", 6)), "r1",
-                               "gold-x", target)
+    prepared = base.prepare(frame(spark, ("c", "3.00", 5), ("d", "4.00", 6)), "r1", "gold-x",
+                            target)
     assert prepared.folder.startswith(f"{delta.lake.staging_root}/r1/gold-x-")
     assert delta.rows(prepared) == 2 and delta.version(TABLE) == 0
-    DeltaIO.discard(delta, prepared)  # nothing to remove: scratch goes with the run's
+    base.discard(prepared)  # nothing to remove: scratch goes with the run's
     assert sorted(r.id for r in prepared.frame.collect()) == ["c", "d"]
     result = DeltaIO.commit(delta, prepared, run_id="r1", step="gold")
     assert (result.version, result.rows) == (1, 2)
     assert sorted(r.id for r in delta.read(TABLE).collect()) == ["a", "c", "d"]
     assert delta.history(TABLE, 1)[0].metadata["lakehouse.replace_where"] == target.replace_where
     with pytest.raises(ValueError, match="needs mode 'overwrite'"):
-        DeltaIO.prepare(delta, frame(spark, ("e", "1.00", 7)), "r1", "gold-y",
-                        Target(TABLE, "append", "day >= '2024-01-04'"))
+        base.prepare(frame(spark, ("e", "1.00", 7)), "r1", "gold-y",
+                     Target(TABLE, "append", "day >= '2024-01-04'"))
 
 
 def test_a_prepared_frame_says_how_long_computing_it_took(spark, delta):
-    from lakehouse.io.delta import DeltaIO, Target
+    from lakehouse.io.delta import Target
 
     slow = frame(spark, ("a", "1.00", 1)).withColumn(
         "id", F.reflect(F.lit("java.lang.Thread"), F.lit("sleep"), F.lit(300).cast("long"))
         .cast("string"))
-    for prepare in (delta.prepare, partial(DeltaIO.prepare, delta)):
-        prepared = prepare(slow, "r1", "slow", Target(TABLE))
+    for io in (delta, _base_preparing(delta)):
+        prepared = io.prepare(slow, "r1", "slow", Target(TABLE))
         assert prepared.seconds >= 0.3, prepared.seconds
-        delta.discard(prepared)
+        io.discard(prepared)
