@@ -198,6 +198,48 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _register_after(settings, progress: _Progress) -> None:
+    """Catalog entries follow a maintenance command's new table versions."""
+    from lakehouse.catalog.register import register_lake
+    from lakehouse.catalog.store import catalog_for
+
+    catalog = catalog_for(settings)
+    if catalog is not None:
+        register_lake(settings, catalog, progress)
+
+
+def cmd_vacuum(args: argparse.Namespace) -> int:
+    from lakehouse.pipeline.maintenance import vacuum_tables
+
+    settings = _settings(args)
+    progress = _Progress(args.quiet)
+    results = vacuum_tables(settings, args.tables, every=args.all, retain_hours=args.retain_hours,
+                            dry_run=args.dry_run, force=args.force, progress=progress)
+    files = sum(len(r.files) for r in results)
+    size = sum(r.bytes for r in results)
+    print(f"{'would remove' if args.dry_run else 'removed'} "
+          f"{files - sum(r.checksums for r in results)} data file(s), {size / 1e6:.1f} MB, "
+          f"from {len(results)} table(s)")
+    if files and not args.dry_run:
+        _register_after(settings, progress)
+    return 0
+
+
+def cmd_optimize(args: argparse.Namespace) -> int:
+    from lakehouse.pipeline.maintenance import optimize_tables
+
+    settings = _settings(args)
+    progress = _Progress(args.quiet)
+    results = optimize_tables(settings, args.tables, every=args.all,
+                              target_size_mb=args.target_size_mb, progress=progress)
+    changed = [r for r in results if r.version is not None]
+    print(f"compacted {sum(r.files_removed for r in changed)} file(s) into "
+          f"{sum(r.files_added for r in changed)} in {len(changed)} of {len(results)} table(s)")
+    if changed:
+        _register_after(settings, progress)
+    return 0
+
+
 def cmd_crawlers(args: argparse.Namespace) -> int:
     from lakehouse.catalog.tables import crawlers_json
 
@@ -381,6 +423,26 @@ def build_parser() -> argparse.ArgumentParser:
     snap.add_argument("--catalog", choices=("local", "glue"), default=None)
     _add_location_flags(snap, landing=False)
     snap.set_defaults(func=cmd_snapshot)
+
+    vacuum = sub.add_parser("vacuum", help="remove data files no version within the "
+                            "retention needs, and files no commit names (left by killed runs)")
+    vacuum.add_argument("tables", nargs="*", metavar="TABLE", help="e.g. silver.transactions")
+    vacuum.add_argument("--all", action="store_true", help="every table of the lake")
+    vacuum.add_argument("--retain-hours", type=float, default=None, help="keep what versions "
+                        "younger than this need (default: the table's retention, 168 h)")
+    vacuum.add_argument("--dry-run", action="store_true", help="list, remove nothing")
+    vacuum.add_argument("--force", action="store_true", help="allow a retention shorter than "
+                        "the table's: older versions can no longer be read")
+    _add_location_flags(vacuum, landing=False)
+    vacuum.set_defaults(func=cmd_vacuum)
+
+    optimize = sub.add_parser("optimize", help="compact a table's small files (rows unchanged)")
+    optimize.add_argument("tables", nargs="*", metavar="TABLE", help="e.g. silver.transactions")
+    optimize.add_argument("--all", action="store_true", help="every table of the lake")
+    optimize.add_argument("--target-size-mb", type=int, default=None, help="file size to aim "
+                          "for (default: the table's delta.targetFileSize, or 100 MB)")
+    _add_location_flags(optimize, landing=False)
+    optimize.set_defaults(func=cmd_optimize)
 
     upload = sub.add_parser("upload", help="upload landing files to S3 (SSE-KMS), each "
                             "file once")

@@ -13,11 +13,13 @@ table written by one is read by the other, by Athena and by DuckDB. ``delta_io``
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -90,6 +92,53 @@ class HistoryEntry:
     step: str | None
     metrics: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, str] = field(default_factory=dict)  # lakehouse.* commit metadata
+
+
+# Commits that change neither a row nor a file of the table's snapshot: delta-rs and delta-spark
+# log a vacuum as two of them. The table's data is as its last other commit left it.
+MAINTENANCE_OPERATIONS = frozenset({"VACUUM START", "VACUUM END"})
+# Commits that rewrite files but no row (compaction): what was built from the table still holds.
+REWRITE_OPERATIONS = frozenset({"OPTIMIZE"})
+
+
+@dataclass(frozen=True)
+class VacuumResult:
+    """What a vacuum removed (or, ``dry_run``, would remove): paths relative to the table."""
+
+    table: TableId
+    files: tuple[str, ...]
+    bytes: int
+    kept_versions: tuple[int, ...]  # versions whose files were kept whatever their age
+    dry_run: bool
+
+    @property
+    def checksums(self) -> int:
+        """How many of ``files`` are checksum files (``_is_checksum``)."""
+        return sum(1 for f in self.files if _is_checksum(f))
+
+
+def _is_checksum(path: str) -> bool:
+    """A local filesystem's ``.<file>.crc`` beside a file Spark wrote. No commit names it, so
+    a vacuum takes it with its file, and also beside a live file (harmless: the file then
+    reads unchecked), but only when it removes a data file too: a vacuum that would remove
+    nothing else is not made (it would add two versions to every table Spark wrote)."""
+    name = path.rsplit("/", 1)[-1]
+    return name.startswith(".") and name.endswith(".crc")
+
+
+def _worth_vacuuming(files: Sequence[str]) -> tuple[str, ...]:
+    """``files`` when one of them is a data file, else none (see ``_is_checksum``)."""
+    return tuple(sorted(files)) if any(not _is_checksum(f) for f in files) else ()
+
+
+@dataclass(frozen=True)
+class OptimizeResult:
+    """What a compaction did; ``version`` is None when there was nothing to compact."""
+
+    table: TableId
+    version: int | None
+    files_removed: int
+    files_added: int
 
 
 @dataclass(frozen=True)
@@ -349,6 +398,50 @@ class DeltaIO(ABC):
 
     @abstractmethod
     def history(self, table: TableId, limit: int | None = None) -> list[HistoryEntry]: ...
+
+    def last_commit(self, table: TableId,
+                    skip: frozenset[str] = MAINTENANCE_OPERATIONS) -> HistoryEntry | None:
+        """The newest commit whose operation is not in ``skip`` (None: no such commit, or no
+        table). By default it skips vacuums, so its version is the table's data version."""
+        if not self.exists(table):
+            return None
+        recent = self.history(table, 16)  # newest first; a few vacuums at most, usually
+        for entries in (recent, self.history(table) if len(recent) == 16 else []):
+            for entry in entries:
+                if entry.operation not in skip:
+                    return entry
+        return None
+
+    def data_version(self, table: TableId) -> int | None:
+        """The version of the last commit that changed the table's files: vacuums add versions
+        but leave its snapshot as it was (None when the table does not exist)."""
+        entry = self.last_commit(table)
+        return entry.version if entry is not None else None
+
+    def _bytes(self, table: TableId, files: Sequence[str]) -> int:
+        """The size of files named relative to the table or by their full URI."""
+        fs, _ = self.lake.filesystem()
+        root = self.uri(table).rstrip("/")
+        paths = [self.lake.fs_path(f if "://" in f or f.startswith("/")
+                                   else f"{root}/{unquote(f)}").removeprefix("file:")
+                 for f in files]
+        return sum(max(info.size or 0, 0) for info in fs.get_file_info(paths))
+
+    @abstractmethod
+    def vacuum(self, table: TableId, retain_hours: float | None = None, *,
+               keep_versions: Sequence[int] = (), dry_run: bool = False,
+               enforce_retention: bool = True, run_id: str | None = None) -> VacuumResult:
+        """Remove the files no version younger than ``retain_hours`` needs (files removed from
+        the snapshot longer ago than that) and the files no commit names (a killed run's, older
+        than that), except those of ``keep_versions``. None: the table's
+        ``delta.deletedFileRetentionDuration``, 7 days by default; a shorter retention is
+        refused unless ``enforce_retention`` is False."""
+
+    @abstractmethod
+    def optimize(self, table: TableId, target_size_mb: int | None = None, *,
+                 run_id: str | None = None) -> OptimizeResult:
+        """Compact small files into files of about ``target_size_mb`` (the table's
+        ``delta.targetFileSize`` or 100 MB by default); rows unchanged."""
 
     @abstractmethod
     def appended_since(self, table: TableId, since: int, version: int) -> DataFrame | None:
@@ -790,6 +883,48 @@ class DeltaRsIO(DeltaIO):
             custom_metadata=commit_metadata(run_id, step)))
         return self._table(table).version() if metrics.get("num_deleted_rows") else None
 
+    def vacuum(self, table: TableId, retain_hours: float | None = None, *,
+               keep_versions: Sequence[int] = (), dry_run: bool = False,
+               enforce_retention: bool = True, run_id: str | None = None) -> VacuumResult:
+        from deltalake import CommitProperties
+
+        self._require(table)
+        dt = self._table(table)
+        kept = tuple(sorted({v for v in keep_versions if 0 <= v <= dt.version()}))
+        # full: files no commit names too (a killed run's), not only those the log removed
+        options: dict[str, Any] = {
+            "retention_hours": None if retain_hours is None else int(retain_hours),
+            "enforce_retention_duration": enforce_retention, "full": True,
+            "keep_versions": list(kept) or None}
+        try:
+            files = _worth_vacuuming(dt.vacuum(dry_run=True, **options))
+            size = self._bytes(table, files)
+            if files and not dry_run:
+                dt.vacuum(dry_run=False, commit_properties=CommitProperties(
+                    custom_metadata=commit_metadata(run_id, "vacuum")), **options)
+        except Exception as exc:
+            if "retention" in str(exc).lower():
+                least = re.search(r"greater than (\d+) hours", str(exc))
+                raise LakehouseError(
+                    f"cannot vacuum {table} keeping {retain_hours:g} h: the table keeps removed "
+                    f"files for {least.group(1) + ' h' if least else 'longer'}") from None
+            raise
+        return VacuumResult(table, files, size, kept, dry_run)
+
+    def optimize(self, table: TableId, target_size_mb: int | None = None, *,
+                 run_id: str | None = None) -> OptimizeResult:
+        from deltalake import CommitProperties
+
+        self._require(table)
+        metrics = self._table(table).optimize.compact(
+            target_size=target_size_mb * 1024 * 1024 if target_size_mb else None,
+            commit_properties=CommitProperties(custom_metadata=commit_metadata(run_id,
+                                                                               "optimize")))
+        added, removed = int(metrics.get("numFilesAdded", 0)), int(metrics.get(
+            "numFilesRemoved", 0))
+        return OptimizeResult(table, self._table(table).version() if added or removed else None,
+                              removed, added)
+
     def history(self, table: TableId, limit: int | None = None) -> list[HistoryEntry]:
         self._require(table)
         entries = []
@@ -950,18 +1085,71 @@ class DeltaSparkIO(DeltaIO):
                            int(metrics.get("numTargetRowsInserted", 0)),
                            int(metrics.get("numTargetRowsUpdated", 0)))
 
+    @contextlib.contextmanager
+    def _commit_info(self, run_id: str | None, step: str | None) -> Iterator[None]:
+        """The lakehouse metadata of the commits made meanwhile (delta-spark's userMetadata)."""
+        self.spark.conf.set("spark.databricks.delta.commitInfo.userMetadata",
+                            self._user_metadata(run_id, step))
+        try:
+            yield
+        finally:
+            self.spark.conf.unset("spark.databricks.delta.commitInfo.userMetadata")
+
     def delete(self, table: TableId, predicate: str, *, run_id: str | None = None,
                step: str | None = None) -> int | None:
         self._require(table)
         before = self.version(table)
-        self.spark.conf.set("spark.databricks.delta.commitInfo.userMetadata",
-                            self._user_metadata(run_id, step))
-        try:
+        with self._commit_info(run_id, step):
             self._delta_table(table).delete(predicate)
-        finally:
-            self.spark.conf.unset("spark.databricks.delta.commitInfo.userMetadata")
         after = self.version(table)
         return after if after != before else None
+
+    def vacuum(self, table: TableId, retain_hours: float | None = None, *,
+               keep_versions: Sequence[int] = (), dry_run: bool = False,
+               enforce_retention: bool = True, run_id: str | None = None) -> VacuumResult:
+        self._require(table)
+        # delta-spark's VACUUM removes files no commit names as well; it cannot keep a version,
+        # so it is refused when it would take a file of one that must be kept
+        retain = "" if retain_hours is None else f" RETAIN {float(retain_hours)} HOURS"
+        statement = f"VACUUM delta.`{self._path(table)}`{retain}"
+        check = "spark.databricks.delta.retentionDurationCheck.enabled"
+        self.spark.conf.set(check, str(enforce_retention).lower())
+        try:
+            files = _worth_vacuuming([r[0] for r in
+                                      self.spark.sql(f"{statement} DRY RUN").collect()])
+            kept = tuple(sorted(set(keep_versions)))
+            needed = {f for v in kept for f in self.read(table, version=v).inputFiles()}
+            taken = sorted(needed & set(files))
+            if taken:
+                raise LakehouseError(f"cannot vacuum {table}: it would remove {len(taken)} file(s) "
+                                     f"of version(s) {', '.join(map(str, kept))}, which must be "
+                                     "kept (published snapshots); give a longer retention")
+            size = self._bytes(table, files)
+            if files and not dry_run:
+                with self._commit_info(run_id, "vacuum"):
+                    self.spark.sql(statement).collect()
+        finally:
+            self.spark.conf.unset(check)
+        return VacuumResult(table, files, size, kept, dry_run)
+
+    def optimize(self, table: TableId, target_size_mb: int | None = None, *,
+                 run_id: str | None = None) -> OptimizeResult:
+        self._require(table)
+        before = self.version(table)
+        size = "spark.databricks.delta.optimize.maxFileSize"
+        if target_size_mb:
+            self.spark.conf.set(size, str(target_size_mb * 1024 * 1024))
+        try:
+            with self._commit_info(run_id, "optimize"):
+                row = self._delta_table(table).optimize().executeCompaction().first()
+        finally:
+            if target_size_mb:
+                self.spark.conf.unset(size)
+        metrics = row["metrics"] if row is not None else None
+        after = self.version(table)
+        return OptimizeResult(table, after if after != before else None,
+                              int(metrics["numFilesRemoved"]) if metrics else 0,
+                              int(metrics["numFilesAdded"]) if metrics else 0)
 
     def history(self, table: TableId, limit: int | None = None) -> list[HistoryEntry]:
         self._require(table)
@@ -1005,8 +1193,10 @@ class DeltaSparkIO(DeltaIO):
 
 
 def _only_adds(commit: Any) -> bool:
-    """A delta-spark history row that added files and removed none."""
+    """A delta-spark history row that added files and removed none (or changed no file)."""
     params, metrics = commit["operationParameters"] or {}, commit["operationMetrics"] or {}
+    if commit["operation"] in MAINTENANCE_OPERATIONS:
+        return True  # a vacuum: no file of the snapshot added or removed
     if commit["operation"] == "WRITE":
         return params.get("mode") == "Append"
     if commit["operation"] == "MERGE":

@@ -44,7 +44,13 @@ from lakehouse.gold.build import (
 )
 from lakehouse.gold.expectations import Kept, SilverTotals, gold_gates, silver_per_customer
 from lakehouse.gold.rewards import load_rules
-from lakehouse.io.delta import Prepared, Target, delta_io
+from lakehouse.io.delta import (
+    MAINTENANCE_OPERATIONS,
+    REWRITE_OPERATIONS,
+    Prepared,
+    Target,
+    delta_io,
+)
 from lakehouse.io.lake import TableId
 from lakehouse.ops import tables as ops
 from lakehouse.pipeline.faults import fault_point
@@ -98,8 +104,9 @@ class SilverToGold:
         missing, or they predate this metadata."""
         built = set()
         for table in GOLD_TABLES:
-            history = self.delta.history(table, 1) if self.delta.exists(table) else []
-            meta = history[0].metadata if history else {}
+            # a vacuum or a compaction of a Gold table changes none of its rows
+            last = self.delta.last_commit(table, MAINTENANCE_OPERATIONS | REWRITE_OPERATIONS)
+            meta = last.metadata if last is not None else {}
             built.add((meta.get(f"lakehouse.{INPUTS_KEY}"), meta.get(f"lakehouse.{AS_OF_KEY}")))
         if len(built) != 1:
             return None
@@ -120,7 +127,8 @@ class SilverToGold:
 
     def run(self) -> None:
         fault_point("gold.start")
-        versions = {str(t): self.delta.version(t) for t in SILVER_INPUTS}
+        # data versions: a vacuum of Silver adds versions but changes no file of its snapshot
+        versions = {str(t): self.delta.data_version(t) for t in SILVER_INPUTS}
         missing = [t for t, v in versions.items() if v is None]
         if missing:
             self.progress(f"gold: skipped, Silver has no {', '.join(missing)} yet")

@@ -15,7 +15,13 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse.errors import LakehouseError, TableNotFoundError
-from lakehouse.io.delta import DeltaRsIO, MergeSpec, SchemaMismatchError, delta_jars_present
+from lakehouse.io.delta import (
+    DeltaRsIO,
+    MergeSpec,
+    SchemaMismatchError,
+    Target,
+    delta_jars_present,
+)
 from lakehouse.io.lake import TableId
 
 SCHEMA = T.StructType([
@@ -562,3 +568,97 @@ def test_a_prepared_frame_says_how_long_computing_it_took(spark, delta):
         prepared = io.prepare(slow, "r1", "slow", Target(TABLE))
         assert prepared.seconds >= 0.3, prepared.seconds
         io.discard(prepared)
+
+
+# -- maintenance: vacuum and compaction -----------------------------------------------------------
+
+
+def _table_files(lake, table=TABLE) -> set[str]:
+    """Every file in the table's folder but its log, relative to the folder."""
+    root = Path(lake.uri(table))
+    return {str(p.relative_to(root)) for p in root.rglob("*")
+            if p.is_file() and "_delta_log" not in p.parts}
+
+
+def test_vacuum_removes_unnamed_and_replaced_files_past_the_retention(spark, delta, lake):
+    delta.write(frame(spark, ("a", "1.00", 1)), TABLE, run_id="r1")
+    first = set(delta.read(TABLE).inputFiles())
+    delta.write(frame(spark, ("b", "2.00", 2)), TABLE, mode="overwrite", run_id="r2")
+    # what a run killed between computing a table's files and committing them leaves
+    orphan = delta.prepare(frame(spark, ("c", "3.00", 3)), "r3", "gold-things",
+                           Target(TABLE, mode="append"))
+    before = _table_files(lake)
+    orphaned = {f for f in before if f.startswith(orphan.folder.rsplit("/", 1)[-1])}
+    assert orphaned
+
+    young = delta.vacuum(TABLE)  # the default retention, a week: everything here is younger
+    assert (young.files, young.bytes, _table_files(lake)) == ((), 0, before)
+    with pytest.raises(LakehouseError, match="keeps removed files for 168 h"):
+        delta.vacuum(TABLE, 0)
+    assert delta.vacuum(TABLE, 0, enforce_retention=False, dry_run=True).files
+    assert _table_files(lake) == before, "a dry run removes nothing"
+
+    version = delta.version(TABLE)
+    done = delta.vacuum(TABLE, 0, enforce_retention=False, run_id="r4")
+    removed = {f.removeprefix("file://").rsplit("/", 1)[-1] for f in first}
+    assert {f.rsplit("/", 1)[-1] for f in done.files} >= removed | {
+        f.rsplit("/", 1)[-1] for f in orphaned}
+    assert done.bytes > 0 and not done.dry_run
+    assert _table_files(lake) == before - set(done.files)
+    # the current version is whole; the replaced one's files are gone
+    assert [r.id for r in delta.read(TABLE).collect()] == ["b"]
+    with pytest.raises(Exception):  # noqa: B017 - the engine's own file-not-found error
+        delta.read(TABLE, version=0).collect()
+    # a vacuum changes no file of the snapshot: it adds versions but not a data version
+    assert delta.version(TABLE) == version + 2
+    assert delta.data_version(TABLE) == version
+    assert [e.operation for e in delta.history(TABLE, 2)] == ["VACUUM END", "VACUUM START"]
+    assert delta.history(TABLE, 1)[0].step == "vacuum"
+
+
+def test_vacuum_keeps_the_files_of_versions_it_is_told_to(spark, delta):
+    delta.write(frame(spark, ("a", "1.00", 1)), TABLE)
+    delta.write(frame(spark, ("b", "2.00", 2)), TABLE, mode="overwrite")
+    delta.write(frame(spark, ("c", "3.00", 3)), TABLE, mode="overwrite")
+    done = delta.vacuum(TABLE, 0, enforce_retention=False, keep_versions=[0, 7])
+    assert done.kept_versions == (0,), "a version the table does not have is ignored"
+    assert len(done.files) - done.checksums == 1, "version 1's file only"
+    assert [r.id for r in delta.read(TABLE, version=0).collect()] == ["a"]
+    with pytest.raises(Exception):  # noqa: B017
+        delta.read(TABLE, version=1).collect()
+
+
+def test_optimize_compacts_files_and_keeps_every_row(spark, delta):
+    for n in range(4):
+        delta.write(frame(spark, (f"id{n}", f"{n}.50", n)), TABLE, run_id=f"r{n}")
+    expected = delta.read(TABLE)
+    assert len(expected.inputFiles()) >= 4
+    rows_before = sorted(map(tuple, expected.collect()))
+    done = delta.optimize(TABLE, run_id="r9")
+    assert (done.files_removed, done.files_added, done.version) == (
+        len(expected.inputFiles()), 1, 4)
+    compacted = delta.read(TABLE)
+    assert len(compacted.inputFiles()) == 1
+    assert sorted(map(tuple, compacted.collect())) == rows_before
+    assert compacted.schema == expected.schema
+    assert delta.history(TABLE, 1)[0].operation == "OPTIMIZE"
+    assert delta.optimize(TABLE).version is None, "nothing left to compact"
+    assert delta.data_version(TABLE) == 4, "a compaction is a data version (its files changed)"
+
+
+@pytest.mark.delta_spark
+@needs_delta_jars
+def test_delta_spark_vacuum_and_optimize(spark, lake):
+    from lakehouse.io.delta import DeltaSparkIO
+
+    io = DeltaSparkIO(spark, lake)
+    io.write(frame(spark, ("a", "1.00", 1)), TABLE)
+    io.write(frame(spark, ("b", "2.00", 2)), TABLE)
+    io.write(frame(spark, ("c", "3.00", 3)), TABLE, mode="overwrite")
+    with pytest.raises(LakehouseError, match="must be kept"):
+        io.vacuum(TABLE, 0, enforce_retention=False, keep_versions=[1])
+    assert io.vacuum(TABLE, 0, enforce_retention=False).files
+    assert [r.id for r in io.read(TABLE).collect()] == ["c"]
+    assert io.data_version(TABLE) == 2
+    io.write(frame(spark, ("d", "4.00", 4)), TABLE)
+    assert io.optimize(TABLE).files_added == 1

@@ -21,6 +21,7 @@ from lakehouse.io.lake import Lake, TableId
 from lakehouse.pipeline.silver_to_gold import silver_to_gold
 from lakehouse.pipeline.workflow import run_workflow
 from lakehouse.quality.gates import DQ_RESULTS
+from tests.lakes import stray_files, workflow_lake
 
 pytestmark = pytest.mark.integration
 
@@ -33,10 +34,8 @@ SILVER = ["silver.transactions", "silver.customers", "silver.customers_history",
 @pytest.fixture(scope="module")
 def world(spark, tmp_path_factory):
     root = tmp_path_factory.mktemp("workflow")
-    generate(root / "landing", customers=60, months=2, seed=11, defect_rate=0.02)
-    settings = load_settings(lake_root=str(root / "lake"), landing_root=str(root / "landing"),
-                             environ={})
-    report = run_workflow(settings, spark=spark)
+    settings, report = workflow_lake(spark, root, customers=60, months=2, seed=11,
+                                     defect_rate=0.02)
     lake = Lake.at(settings.lake_root)
     return {"root": root, "settings": settings, "report": report, "lake": lake,
             "delta": delta_io(spark, lake)}
@@ -229,26 +228,11 @@ def test_appended_transactions_update_gold_to_what_a_rebuild_gives(world, spark)
     assert all(first >= start for path, (first, _) in after.items() if path not in kept)
 
     # each table's new files are the ones its gate read, committed as they are
-    assert stray_files(world, GOLD) == []
+    assert stray_files(world["lake"], GOLD) == []
 
     silver_to_gold(world["settings"], spark=spark, full_refresh=True)
     assert set(builds(world).values()) == {"full"}
     assert gold_rows(world) == updated
-
-
-def stray_files(world, names) -> list[Path]:
-    """Parquet files in the tables' folders that no commit of their logs added."""
-    import json
-
-    lake = world["settings"].lake()
-    stray = []
-    for name in names:
-        root = Path(lake.uri(TableId.parse(name)))
-        named = {(root / json.loads(line)["add"]["path"]).resolve()
-                 for commit in (root / "_delta_log").glob("*.json")
-                 for line in commit.read_text().splitlines() if '"add"' in line}
-        stray += sorted({p.resolve() for p in root.rglob("*.parquet")} - named)
-    return stray
 
 
 def month_ranges(world) -> dict[str, tuple]:
@@ -287,7 +271,7 @@ def test_a_failing_gold_gate_keeps_every_gold_table(world, spark, monkeypatch):
     report = run_workflow(world["settings"], spark=spark)
     assert report.blocked
     assert versions(world, GOLD) == before
-    assert stray_files(world, GOLD) == [], "the files prepared for the tables are removed"
+    assert stray_files(world["lake"], GOLD) == [], "the files prepared for the tables are removed"
     assert versions(world, ["silver.transactions"])["silver.transactions"] is not None
     failures = {(f.table, f.expectation, f.column) for g in report.gates for f in g.failures}
     assert ("gold.customer_summary", "expect_column_values_to_be_in_set",

@@ -15,9 +15,9 @@ import lakehouse
 from lakehouse.cli import main
 from lakehouse.config import load_settings
 from lakehouse.engines.local import LocalEngine, QueryError
-from lakehouse.generate import generate
 from lakehouse.io.lake import Lake, TableId
 from lakehouse.pipeline.workflow import run_workflow
+from tests.lakes import workflow_lake
 
 pytestmark = pytest.mark.integration
 SQL = Path(__file__).resolve().parents[2] / "sql"
@@ -27,10 +27,7 @@ SQL = Path(__file__).resolve().parents[2] / "sql"
 def lake(spark, tmp_path_factory):
     """A generated lake with two Gold versions: before and after a late file."""
     root = tmp_path_factory.mktemp("query")
-    generate(root / "landing", customers=30, months=1, seed=5, defect_rate=0.0)
-    settings = load_settings(lake_root=str(root / "lake"), landing_root=str(root / "landing"),
-                             environ={})
-    run_workflow(settings, spark=spark)
+    settings, _ = workflow_lake(spark, root, customers=30, months=1, seed=5, defect_rate=0.0)
     first = native(Lake.at(settings.lake_root), "gold.customer_summary")
     late = root / "landing" / "transactions" / "late.csv"
     source = sorted((root / "landing" / "transactions").rglob("*.csv"))[0]

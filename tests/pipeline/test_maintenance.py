@@ -1,0 +1,142 @@
+"""lakehouse vacuum / optimize on a lake the workflow built: what they remove and keep, and that
+the runs after them still see Gold as up to date (a vacuum) or update it (a compaction of Gold)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from pyspark.sql import functions as F
+
+from lakehouse import cli
+from lakehouse.catalog.register import manifest_files, publish_snapshot
+from lakehouse.catalog.store import LocalCatalog
+from lakehouse.errors import LakehouseError, LakeLockedError
+from lakehouse.io.delta import Target, delta_io
+from lakehouse.io.lake import Lake, TableId
+from lakehouse.pipeline.maintenance import snapshot_versions, vacuum_tables
+from lakehouse.pipeline.run import lake_lock
+from lakehouse.pipeline.workflow import run_workflow
+from tests.lakes import stray_files, workflow_lake
+
+pytestmark = pytest.mark.integration
+
+GOLD = ["gold.customer_summary", "gold.customer_monthly_spend", "gold.fraud_daily",
+        "gold.loan_default_features"]
+SUMMARY = TableId("gold", "customer_summary")
+
+
+@pytest.fixture(scope="module")
+def world(spark, tmp_path_factory):
+    root = tmp_path_factory.mktemp("maintenance")
+    settings, report = workflow_lake(spark, root, customers=40, months=2, seed=5,
+                                     defect_rate=0.0)
+    assert not report.blocked
+    lake = Lake.at(settings.lake_root)
+    return {"root": root, "settings": settings, "lake": lake, "delta": delta_io(spark, lake)}
+
+
+def land_day(world, day: str, first_id: int) -> None:
+    """The last generated day's transactions again, as new ones on ``day``."""
+    source = sorted(f for f in (world["root"] / "landing" / "transactions").rglob("*.csv")
+                    if "late" not in f.parts)[-1]
+    with source.open(newline="") as handle:
+        header, *rows = list(csv.reader(handle))
+    trans_num, trans_ts = header.index("trans_num"), header.index("trans_date_trans_time")
+    target = world["root"] / "landing" / "transactions" / "late" / f"{day}.csv"
+    target.parent.mkdir(exist_ok=True)
+    with target.open("w", newline="") as handle:
+        out = csv.writer(handle)
+        out.writerow(header)
+        for i, row in enumerate(rows[:10], start=first_id):
+            row[trans_num] = f"{i:032x}"
+            row[trans_ts] = day + row[trans_ts][len(day):]
+            out.writerow(row)
+
+
+def versions(world) -> dict[str, int]:
+    return {str(t): world["delta"].version(t) for t in world["lake"].list_tables()}
+
+
+def builds(world) -> set[str]:
+    return {world["delta"].history(TableId.parse(t), 1)[0].metadata.get("lakehouse.build", "")
+            for t in GOLD}
+
+
+def lakehouse(world, capsys, *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = cli.main([*args, "--lake", world["settings"].lake_root])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_vacuum_keeps_published_snapshots_and_what_runs_need(world, spark, capsys):
+    delta, lake = world["delta"], world["lake"]
+    publish_snapshot(world["settings"], LocalCatalog(lake), SUMMARY, version=0)
+    snapshot = LocalCatalog(lake).get(world["settings"].catalog.database("gold"),
+                                      "customer_summary_v0")
+    listed = manifest_files(lake, snapshot)
+    rows_v0 = delta.read(SUMMARY, version=0).count()
+    land_day(world, "2024-03-01", 9_000)
+    assert not run_workflow(world["settings"], spark=spark).blocked
+    assert builds(world) == {"incremental"}
+    assert not set(listed) & set(delta.read(SUMMARY).inputFiles()), "v0's files replaced"
+    # runs killed between writing a table's files and committing them left these (a Gold
+    # table's prepared files, a merge's source in Silver)
+    killed = [delta.prepare(delta.read(t).limit(5), "killed-run", f"x-{t.name}", Target(t))
+              for t in (TableId("gold", "fraud_daily"), TableId("silver", "transactions"))]
+    assert stray_files(world["lake"], GOLD)
+    assert stray_files(world["lake"], ["silver.transactions"])
+    assert snapshot_versions(lake, SUMMARY) == (0,)
+
+    code, out, err = lakehouse(world, capsys, "vacuum", "--all", "--dry-run")
+    assert code == 0 and out.startswith("would remove 0 data file(s)"), "all younger than 168 h"
+    code, out, err = lakehouse(world, capsys, "vacuum", "--all", "--retain-hours", "0")
+    assert code == 1 and "--force" in err and "168 h" in err
+    before = versions(world)
+    code, out, err = lakehouse(world, capsys, "vacuum", "--all", "--retain-hours", "0",
+                               "--force")
+    assert code == 0, err
+    assert out.startswith("removed ") and " 0 data file(s)" not in out
+    # the update replaced customer_summary's one file, which its published version 0 lists
+    assert ("gold.customer_summary: nothing to remove (kept the files of version(s) 0, "
+            "published as snapshots)") in err
+    assert "gold.fraud_daily: removed " in err
+    assert not any(Path(k.folder).exists() for k in killed), "gone, not just emptied"
+    assert stray_files(world["lake"], [*GOLD, "silver.transactions"]) == []
+    # the snapshot still reads: every file its manifest lists is there
+    assert sum(pq.read_metadata(path).num_rows for path in listed) == rows_v0
+    # a vacuum's two versions where it removed anything, none elsewhere
+    after = versions(world)
+    assert {after[t] - before[t] for t in before} == {0, 2}
+    assert after["gold.fraud_daily"] == before["gold.fraud_daily"] + 2
+    assert after["silver.transactions"] == before["silver.transactions"] + 2
+    # a run with nothing new after a vacuum commits nothing: Gold is still up to date
+    report = run_workflow(world["settings"], spark=spark)
+    assert report.nothing_new
+    assert versions(world) == after
+
+
+def test_gold_compacted_is_still_updated_not_rebuilt(world, spark, capsys):
+    code, out, err = lakehouse(world, capsys, "optimize", "gold.customer_monthly_spend",
+                               "gold.fraud_daily")
+    assert code == 0, err
+    assert "gold.customer_monthly_spend: " in err and out.startswith("compacted ")
+    land_day(world, "2024-03-02", 9_100)
+    report = run_workflow(world["settings"], spark=spark)
+    assert not report.blocked, report.summary()
+    assert builds(world) == {"incremental"}
+    silver = world["delta"].read(TableId("silver", "transactions"))
+    monthly = world["delta"].read(TableId("gold", "customer_monthly_spend"))
+    assert monthly.agg(F.sum("txn_count")).first()[0] == silver.count()
+
+
+def test_maintenance_waits_for_no_run_and_names_its_tables(world):
+    with lake_lock(world["lake"]), pytest.raises(LakeLockedError, match="in use"):
+        vacuum_tables(world["settings"], ["gold.fraud_daily"])
+    with pytest.raises(LakehouseError, match="or give --all"):
+        vacuum_tables(world["settings"])
+    with pytest.raises(LakehouseError, match=r"no table gold\.nothing"):
+        vacuum_tables(world["settings"], ["gold.nothing"])
