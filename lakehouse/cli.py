@@ -16,7 +16,7 @@ from pathlib import Path
 
 from lakehouse.errors import LakehouseError
 from lakehouse.pii.card import redact_pans
-from lakehouse.pipeline.run import RunReport
+from lakehouse.pipeline.run import NOT_WITH_FULL_REFRESH, Reprocess, RunReport
 
 log = logging.getLogger("lakehouse")
 
@@ -65,7 +65,12 @@ def _run(args: argparse.Namespace, progress: _Progress) -> RunReport:
         raise LakehouseError(f"landing folder not found: {settings.landing_root} "
                              "(create it, pass --landing, or run 'lakehouse generate')")
     progress(f"lake {settings.lake_root}, landing {settings.landing_root}")
-    report = run_workflow(settings, full_refresh=args.full_refresh, progress=progress)
+    first, last = getattr(args, "from_date", None), getattr(args, "to_date", None)
+    reprocess = Reprocess(first, last) if first or last else None
+    if reprocess is not None and args.full_refresh:
+        raise LakehouseError(NOT_WITH_FULL_REFRESH)
+    report = run_workflow(settings, full_refresh=args.full_refresh, progress=progress,
+                          reprocess=reprocess)
     print(report.summary())
     report.raise_if_blocked()
     return report
@@ -370,6 +375,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_location_flags(run)
     run.add_argument("--full-refresh", action="store_true",
                      help="reprocess every landing file and rebuild the tables")
+    run.add_argument("--from", dest="from_date", type=_date, default=None, metavar="DAY",
+                     help="reprocess the landing files of this day on (YYYY-MM-DD, the day in "
+                     "a file's name), read again from Bronze with today's rules")
+    run.add_argument("--to", dest="to_date", type=_date, default=None, metavar="DAY",
+                     help="... up to this day, inclusive")
     run.set_defaults(func=cmd_run)
 
     demo = sub.add_parser("demo", help="generate a sample, run the workflow, print a report")

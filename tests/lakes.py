@@ -22,6 +22,17 @@ def workflow_lake(spark: Any, root: Path, **sample: Any) -> tuple[Settings, RunR
     return settings, run_workflow(settings, spark=spark)
 
 
+def workflow_world(spark: Any, root: Path, **sample: Any) -> dict[str, Any]:
+    """``workflow_lake`` whose run passed its gates, as a module's shared ``world``: the
+    folder, settings, lake and Delta I/O."""
+    from lakehouse.io.delta import delta_io
+
+    settings, report = workflow_lake(spark, root, **sample)
+    assert not report.blocked, report.summary()
+    lake = Lake.at(settings.lake_root)
+    return {"root": root, "settings": settings, "lake": lake, "delta": delta_io(spark, lake)}
+
+
 def stray_files(lake: Lake, names: list[str]) -> list[Path]:
     """Parquet files in the tables' folders that no commit of their logs added."""
     stray = []

@@ -11,13 +11,14 @@ import csv
 import hashlib
 import io
 import logging
+import re
 import shutil
 import tempfile
 import zlib
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pyarrow.fs as pafs
@@ -112,6 +113,24 @@ class LandingEntry:
     def identity(self) -> tuple[str, int, int]:
         """Path, size and modification time (ms): unchanged means no need to read it again."""
         return (self.relative, self.size, int(self.modified.timestamp() * 1000))
+
+
+_NAMED_DAY = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
+_FOLDER_DAY = re.compile(r"(?:^|/)(\d{4})/(\d{2})/(\d{2})/")
+
+
+def landing_date(relative: str) -> date | None:
+    """The day a landing file holds, as its name says: the last ``YYYY-MM-DD`` in the file's
+    name (``transactions_2024-03-25.csv``), else a ``YYYY/MM/DD/`` folder; None when neither
+    is there (or it is no calendar day)."""
+    name = relative.rsplit("/", 1)[-1]
+    found = _NAMED_DAY.findall(name) or _FOLDER_DAY.findall(relative)
+    if not found:
+        return None
+    try:
+        return date(*map(int, found[-1]))
+    except ValueError:
+        return None
 
 
 def list_landing(landing_root: str, source: SourceConfig) -> list[LandingEntry]:

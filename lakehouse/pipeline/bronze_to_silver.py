@@ -29,7 +29,7 @@ from pyspark.sql import functions as F
 
 from lakehouse.bronze.ingest import bronze_table, with_lineage
 from lakehouse.config import Settings, SourceConfig
-from lakehouse.errors import ConfigError
+from lakehouse.errors import ConfigError, LakehouseError
 from lakehouse.io.delta import CommitResult, DeltaIO, MergeSpec, WriteMode, delta_io
 from lakehouse.io.lake import TableId
 from lakehouse.io.landing import (
@@ -44,7 +44,15 @@ from lakehouse.ops import tables as ops
 from lakehouse.pii.columns import keyed_token, with_card_number_flag
 from lakehouse.pii.keys import resolve_token_key
 from lakehouse.pipeline.faults import fault_point
-from lakehouse.pipeline.run import Progress, RunReport, StepTimer, lake_lock, new_run_id
+from lakehouse.pipeline.run import (
+    NOT_WITH_FULL_REFRESH,
+    Progress,
+    Reprocess,
+    RunReport,
+    StepTimer,
+    lake_lock,
+    new_run_id,
+)
 from lakehouse.quality.gates import (
     DQ_RESULTS,
     DQ_RESULTS_SCHEMA,
@@ -110,6 +118,7 @@ class _SourceBatch:
     replay: list[tuple[LandingFile, str]]       # already in Bronze from a blocked or crashed run
     settled: list[ops.IngestedFile]             # recorded without rows (empty, rejected, copies)
     skipped: int                                # settled by an earlier run, untouched since
+    reprocessed: tuple[str, ...] = ()           # of ``replay``: settled, asked for again
 
     @property
     def files(self) -> list[LandingFile]:
@@ -138,13 +147,16 @@ def _partitions_for(file_groups: Iterable[list[LandingFile]]) -> int:
     return max(1, -(-_batch_bytes(file_groups) // _BYTES_PER_PARTITION))
 
 
-def pending_landing_bytes(settings: Settings, delta: DeltaIO, *, full_refresh: bool) -> int:
+def pending_landing_bytes(settings: Settings, delta: DeltaIO, *, full_refresh: bool,
+                          reprocess: Reprocess | None = None) -> int:
     """The data a run would load: landing files no earlier run settled (every file on a full
-    refresh), gzip counted as 8x. Nothing is read but the listing and ``ops.ingested_files``."""
+    refresh), and those it reprocesses, gzip counted as 8x. Nothing is read but the listing and
+    ``ops.ingested_files``."""
     manifest = _Manifest.empty() if full_refresh else _Manifest.load(delta)
     return sum(_landing_data_bytes(entry) for source in settings.sources.values()
                for entry in list_landing(settings.landing_root, source)
-               if entry.identity not in manifest.identities)
+               if entry.identity not in manifest.identities
+               or (reprocess is not None and reprocess.covers(entry.relative)))
 
 
 def plan_entities(settings: Settings) -> dict[Entity, list[SourceConfig]]:
@@ -162,26 +174,39 @@ def plan_entities(settings: Settings) -> dict[Entity, list[SourceConfig]]:
 
 def _select(source: SourceConfig, entries: Sequence[LandingEntry], manifest: _Manifest,
             run_id: str, now: datetime,
-            unrecorded: Mapping[tuple[str, str], str] | None = None) -> _SourceBatch:
+            unrecorded: Mapping[tuple[str, str], str] | None = None,
+            reprocess: Reprocess | None = None,
+            in_bronze: Mapping[tuple[str, str], str] | None = None) -> _SourceBatch:
     """Sort landing files into new, replayed, recorded-only and skipped. ``unrecorded``: files
-    (path, content hash) a crashed run appended to Bronze without recording -> that run's id."""
+    (path, content hash) a crashed run appended to Bronze without recording -> that run's id.
+    ``reprocess``: the files of those days are replayed from Bronze although settled;
+    ``in_bronze``: (path, content hash) -> the run whose Bronze rows hold the file."""
     unrecorded = unrecorded or {}
+    in_bronze = in_bronze or {}
     new: list[LandingFile] = []
     replay: list[tuple[LandingFile, str]] = []
     settled: list[ops.IngestedFile] = []
     first_with_hash: dict[str, str] = {}
     skipped = 0
+    reprocessed: list[str] = []
 
     def record(file: LandingFile, outcome: str, note: str | None) -> ops.IngestedFile:
         return ops.IngestedFile(source.name, file.relative, file.size, file.modified,
                                 file.content_hash, run_id, now, outcome, note, 0, 0, 0, 0)
 
     for entry in entries:
-        if entry.identity in manifest.identities:
+        again = reprocess is not None and reprocess.covers(entry.relative)
+        if entry.identity in manifest.identities and not again:
             skipped += 1  # already settled and untouched since: not even read again
             continue
         file = fingerprint(source, entry)
-        if file.content_hash in manifest.hashes:
+        loaded = in_bronze.get((file.relative, file.content_hash or ""))
+        if again and loaded is not None and file.content_hash in manifest.hashes:
+            replay.append((file, loaded))  # its rows again, from Bronze
+            reprocessed.append(file.relative)
+        elif again and file.content_hash in manifest.hashes:
+            skipped += 1  # settled without rows of its own in Bronze (empty, a copy, ...)
+        elif file.content_hash in manifest.hashes:
             settled.append(record(file, ops.DUPLICATE_FILE,
                                   "same content as a file ingested by an earlier run"))
         elif file.content_hash and file.content_hash in first_with_hash:
@@ -198,7 +223,7 @@ def _select(source: SourceConfig, entries: Sequence[LandingEntry], manifest: _Ma
             new.append(file)
         if file.content_hash:
             first_with_hash.setdefault(file.content_hash, file.relative)
-    return _SourceBatch(source, new, replay, settled, skipped)
+    return _SourceBatch(source, new, replay, settled, skipped, tuple(reprocessed))
 
 
 def _paths_by_run(replay: Sequence[tuple[LandingFile, str]]) -> dict[str, list[str]]:
@@ -234,12 +259,15 @@ class BronzeToSilver:
     def __init__(self, settings: Settings, spark: SparkSession, *, full_refresh: bool = False,
                  progress: Progress = _quiet, run_id: str | None = None,
                  gates: QualityGates | None = None, report: RunReport | None = None,
-                 render_docs: bool = True) -> None:
+                 render_docs: bool = True, reprocess: Reprocess | None = None) -> None:
         self.settings = settings
         self.spark = spark
         self.lake = settings.lake()
         self.delta = delta_io(spark, self.lake)
         self.full_refresh = full_refresh
+        if full_refresh and reprocess is not None:
+            raise LakehouseError(NOT_WITH_FULL_REFRESH)
+        self.reprocess = reprocess
         self.progress = progress
         self.now = datetime.now(UTC)
         self.run_id = report.run_id if report else (run_id or new_run_id(self.now))
@@ -270,15 +298,25 @@ class BronzeToSilver:
             for source in sources:
                 entries = list_landing(self.settings.landing_root, source)
                 pending = any(e.identity not in manifest.identities for e in entries)
+                again = self.reprocess is not None and any(
+                    self.reprocess.covers(e.relative) for e in entries)
                 batch = _select(source, entries, manifest, self.run_id, self.now,
-                                self._unrecorded_bronze(source, manifest) if pending else None)
+                                self._unrecorded_bronze(source, manifest) if pending else None,
+                                self.reprocess, self._bronze_files(source) if again else None)
+                replayed = len(batch.replay) - len(batch.reprocessed)
                 self.progress(f"{source.name}: {len(entries)} landing file(s), "
                               f"{len(batch.new)} new"
-                              + (f", {len(batch.replay)} to replay from Bronze" if batch.replay
+                              + (f", {replayed} to replay from Bronze" if replayed else "")
+                              + (f", {len(batch.reprocessed)} to reprocess from Bronze "
+                                 f"({self.reprocess.describe()})" if self.reprocess and again
                                  else ""))
+                for path in batch.reprocessed:
+                    self.notes[path] = "reprocessed (--from/--to)"
                 batches.append(batch)
             self.report.skipped_files += sum(b.skipped for b in batches)
-            self.report.replayed_files += sum(len(b.replay) for b in batches)
+            self.report.reprocessed_files += sum(len(b.reprocessed) for b in batches)
+            self.report.replayed_files += sum(len(b.replay) - len(b.reprocessed)
+                                              for b in batches)
             if any(b.new or b.replay or b.settled for b in batches):
                 work.append(_EntityBatch(entity, sources, batches))
         if work:
@@ -318,6 +356,20 @@ class BronzeToSilver:
             files = json.loads(entry.metadata.get(f"lakehouse.{_BRONZE_FILES}", "{}"))
             for path, content_hash in files.items():
                 found.setdefault((path, content_hash), entry.run_id)
+        return found
+
+    def _bronze_files(self, source: SourceConfig) -> dict[tuple[str, str], str]:
+        """Every file Bronze holds for ``source``: (path, content hash) -> the run whose rows
+        hold it (each Bronze commit names its files)."""
+        table = bronze_table(source.name)
+        if not self.delta.exists(table):
+            return {}
+        found: dict[tuple[str, str], str] = {}
+        for entry in reversed(self.delta.history(table)):  # oldest first: the first load wins
+            if entry.step == "bronze" and entry.run_id:
+                files = json.loads(entry.metadata.get(f"lakehouse.{_BRONZE_FILES}", "{}"))
+                for path, content_hash in files.items():
+                    found.setdefault((path, content_hash), entry.run_id)
         return found
 
     # -- phase 1 ------------------------------------------------------------------------------
@@ -525,7 +577,10 @@ class BronzeToSilver:
         if self.full_refresh:
             result = self.delta.write(df, table, "overwrite", run_id=self.run_id, step="silver")
             return result.rows, 0, result.version
-        spec = MergeSpec(keys=key, update_when=changed or f"t.{ROW_HASH} <> s.{ROW_HASH}")
+        # a row replaces the table's only when it changed and was not landed before it: a
+        # file replayed or reprocessed from Bronze does not undo what a later file changed
+        spec = MergeSpec(keys=key, update_when=changed or (
+            f"t.{ROW_HASH} <> s.{ROW_HASH} AND s.ingested_at >= t.ingested_at"))
         merged = self.delta.merge(df, table, spec, run_id=self.run_id, step="silver")
         return merged.inserted, merged.updated, merged.version
 
@@ -557,13 +612,13 @@ class BronzeToSilver:
 
 def bronze_to_silver(settings: Settings, *, full_refresh: bool = False,
                      progress: Progress = _quiet, spark: SparkSession | None = None,
-                     run_id: str | None = None) -> RunReport:
+                     run_id: str | None = None, reprocess: Reprocess | None = None) -> RunReport:
     """Run Bronze -> Silver for every source under the lake lock."""
     from lakehouse.pipeline.workload import pipeline_spark  # it reads pending_landing_bytes
 
     lake = settings.lake()
     with lake_lock(lake):
         session = spark or pipeline_spark(settings, full_refresh=full_refresh, gold=False,
-                                          progress=progress)
+                                          progress=progress, reprocess=reprocess)
         return BronzeToSilver(settings, session, full_refresh=full_refresh, progress=progress,
-                              run_id=run_id).run()
+                              run_id=run_id, reprocess=reprocess).run()

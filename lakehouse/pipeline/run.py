@@ -9,12 +9,13 @@ import secrets
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import IO
 
-from lakehouse.errors import LakeLockedError, QualityGateError
+from lakehouse.errors import LakehouseError, LakeLockedError, QualityGateError
 from lakehouse.io.lake import Lake
+from lakehouse.io.landing import landing_date
 from lakehouse.ops.tables import IngestedFile, RunStep
 from lakehouse.quality.gates import GateResult
 
@@ -25,6 +26,36 @@ def new_run_id(now: datetime | None = None) -> str:
     """Sortable and unique: ``20240131T020000Z-1a2b3c``."""
     moment = now or datetime.now(UTC)
     return f"{moment.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
+
+
+# --full-refresh with --from/--to: refused, the same words wherever it is caught
+NOT_WITH_FULL_REFRESH = ("--full-refresh reprocesses every landing file already; it takes no "
+                         "--from/--to")
+
+
+@dataclass(frozen=True)
+class Reprocess:
+    """``lakehouse run --from D --to D``: the landing files of these days (``landing_date``,
+    either end open) are processed again although earlier runs settled them: their rows are
+    read again from Bronze, which holds each loaded file once, with today's configuration and
+    reference data."""
+
+    first: date | None = None
+    last: date | None = None
+
+    def __post_init__(self) -> None:
+        if self.first is None and self.last is None:
+            raise LakehouseError("reprocessing needs --from, --to or both")
+        if self.first and self.last and self.first > self.last:
+            raise LakehouseError(f"--from {self.first} is after --to {self.last}")
+
+    def covers(self, relative: str) -> bool:
+        day = landing_date(relative)
+        return day is not None and (self.first is None or day >= self.first) and (
+            self.last is None or day <= self.last)
+
+    def describe(self) -> str:
+        return f"{self.first or 'the first day'} to {self.last or 'the last day'}"
 
 
 @contextlib.contextmanager
@@ -81,6 +112,7 @@ class RunReport:
     files: list[IngestedFile] = field(default_factory=list)
     skipped_files: int = 0
     replayed_files: int = 0  # of ``files``: already in Bronze (held back by a gate, or a crash)
+    reprocessed_files: int = 0  # of ``files``: settled before, read again from Bronze (--from)
     gates: list[GateResult] = field(default_factory=list)
     docs_path: str | None = None
 
@@ -109,9 +141,11 @@ class RunReport:
             return (f"run {self.run_id}: nothing new ({self.skipped_files} landing file(s) "
                     "already ingested); no table changed")
         replayed = (f", {self.replayed_files} replayed from Bronze" if self.replayed_files
-                    else "")
-        lines = [f"run {self.run_id}: {len(self.files) - self.replayed_files} new file(s)"
-                 f"{replayed}, {self.skipped_files} already ingested"]
+                    else "") + (f", {self.reprocessed_files} reprocessed from Bronze"
+                                if self.reprocessed_files else "")
+        new = len(self.files) - self.replayed_files - self.reprocessed_files
+        lines = [f"run {self.run_id}: {new} new file(s){replayed}, {self.skipped_files} "
+                 "already ingested"]
         # names padded to the longest, so that every figure sits in one column
         width = max((len(step.step) for step in self.steps), default=0)
         for step in self.steps:

@@ -16,7 +16,7 @@ from lakehouse.config import Settings
 from lakehouse.errors import ConfigError
 from lakehouse.pipeline.bronze_to_silver import BronzeToSilver
 from lakehouse.pipeline.graph import JobGraph, Step, load_job_graph
-from lakehouse.pipeline.run import Progress, RunReport, lake_lock, new_run_id
+from lakehouse.pipeline.run import Progress, Reprocess, RunReport, lake_lock, new_run_id
 from lakehouse.pipeline.silver_to_gold import SilverToGold
 from lakehouse.pipeline.workload import pipeline_spark
 from lakehouse.quality.gates import QualityGates
@@ -26,16 +26,16 @@ class _Run:
     """What the steps of one run share: settings, Spark, the report and the gates."""
 
     def __init__(self, settings: Settings, spark: SparkSession, full_refresh: bool,
-                 progress: Progress) -> None:
+                 progress: Progress, reprocess: Reprocess | None = None) -> None:
         self.settings, self.spark = settings, spark
-        self.full_refresh, self.progress = full_refresh, progress
+        self.full_refresh, self.progress, self.reprocess = full_refresh, progress, reprocess
         self.report = RunReport(new_run_id())
         self.gates = QualityGates.of(settings)
 
     def bronze_to_silver(self) -> None:
         BronzeToSilver(self.settings, self.spark, full_refresh=self.full_refresh,
                        progress=self.progress, report=self.report,
-                       gates=self.gates, render_docs=False).run()
+                       gates=self.gates, render_docs=False, reprocess=self.reprocess).run()
 
     def silver_to_gold(self) -> None:
         SilverToGold(self.settings, self.spark, self.report, progress=self.progress,
@@ -75,14 +75,15 @@ def _action(run: _Run, step: Step) -> Callable[[], None]:
 
 def run_workflow(settings: Settings, *, full_refresh: bool = False,
                  progress: Progress = lambda _: None,
-                 spark: SparkSession | None = None, graph: JobGraph | None = None) -> RunReport:
+                 spark: SparkSession | None = None, graph: JobGraph | None = None,
+                 reprocess: Reprocess | None = None) -> RunReport:
     """Run every step of the job graph under one lake lock and one run id; the report covers
-    all of them."""
+    all of them. ``reprocess``: the landing files of those days again (``Reprocess``)."""
     graph = graph or load_job_graph(settings.conf_dir)
     with lake_lock(settings.lake()):
         run = _Run(settings, spark or pipeline_spark(settings, full_refresh=full_refresh,
-                                                 progress=progress),
-                   full_refresh, progress)
+                                                 progress=progress, reprocess=reprocess),
+                   full_refresh, progress, reprocess)
         try:
             for step in graph.order():
                 if run.report.blocked and step.kind == "job":

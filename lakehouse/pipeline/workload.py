@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from lakehouse.io.delta import data_bytes, delta_io
 from lakehouse.io.lake import TableId
 from lakehouse.pipeline.bronze_to_silver import pending_landing_bytes
+from lakehouse.pipeline.run import Reprocess
 from lakehouse.runtime.spark import get_spark
 
 if TYPE_CHECKING:
@@ -51,22 +52,26 @@ class Workload:
                 + ("a small run" if self.small else "a large run"))
 
 
-def estimate(settings: Settings, *, full_refresh: bool = False, gold: bool = True) -> Workload:
+def estimate(settings: Settings, *, full_refresh: bool = False, gold: bool = True,
+             reprocess: Reprocess | None = None) -> Workload:
     """What a run of Bronze -> Silver (and, with ``gold``, Silver -> Gold) would read."""
     lake = settings.lake()
-    landing = pending_landing_bytes(settings, delta_io(None, lake), full_refresh=full_refresh)
+    landing = pending_landing_bytes(settings, delta_io(None, lake), full_refresh=full_refresh,
+                                    reprocess=reprocess)
     silver = data_bytes(lake, SILVER_TRANSACTIONS) if gold else 0
     return Workload(landing, silver)
 
 
 def pipeline_spark(settings: Settings, *, full_refresh: bool = False, gold: bool = True,
-                   progress: Callable[[str], None] | None = None) -> SparkSession:
+                   progress: Callable[[str], None] | None = None,
+                   reprocess: Reprocess | None = None) -> SparkSession:
     """The session of a pipeline run: ``get_spark`` writing the class archive, and asking
     whether the run is small (``estimate``, said in ``progress``) if it starts a local JVM with
     ``spark.jit: auto``."""
 
     def small_run() -> bool:
-        workload = estimate(settings, full_refresh=full_refresh, gold=gold)
+        workload = estimate(settings, full_refresh=full_refresh, gold=gold,
+                            reprocess=reprocess)
         message = (f"spark: {workload.describe()}, so the JVM compiles with "
                    + ("C1 only (spark.jit: quick)" if workload.small
                       else "C1 and C2 (spark.jit: peak)"))

@@ -52,3 +52,20 @@ def test_job_runs_the_pipeline_locally(tmp_path, spark, capsys):
     assert code == 0
     assert "silver.transactions" in capsys.readouterr().out
     assert (tmp_path / "lake" / "silver" / "transactions" / "_delta_log").is_dir()
+    # the days given again are read back from Bronze, as lakehouse run --from/--to does
+    code = job.main(["job.py", "--JOB_NAME", "bronze_to_silver", "--env", "local",
+                     "--lake_root", str(tmp_path / "lake"),
+                     "--landing_root", str(tmp_path / "landing"),
+                     "--reprocess_from", "2024-01-01", "--reprocess_to", "2024-01-02"])
+    assert code == 0
+    assert "reprocessed from Bronze" in capsys.readouterr().out
+
+
+def test_a_reprocess_day_that_is_no_date_is_a_clear_error(tmp_path):
+    from lakehouse.errors import LakehouseError
+
+    job = load_job("bronze_to_silver")
+    with pytest.raises(LakehouseError, match="use YYYY-MM-DD"):
+        job.main(["job.py", "--JOB_NAME", "b2s", "--env", "local", "--lake_root",
+                  str(tmp_path / "lake"), "--landing_root", str(tmp_path), "--reprocess_from",
+                  "2024-13-01"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from lakehouse.io.landing import (
     SOURCE_FILE,
     LandingFile,
     fingerprint,
+    landing_date,
     list_landing,
     read_raw,
 )
@@ -280,3 +282,17 @@ def test_latin1_json_lines_are_read(spark, tmp_path):
     raw = read(spark, tmp_path, {"loans/a.jsonl": '{"loan_id": "Léa"}\n'.encode("latin-1")},
                source)
     assert [r.loan_id for r in raw.frame.collect()] == ["Léa"]
+
+
+@pytest.mark.parametrize(("relative", "expected"), [
+    ("transactions/2024/03/transactions_2024-03-25.csv", date(2024, 3, 25)),
+    ("transactions/2024/03/transactions_2024-03-07.csv.gz", date(2024, 3, 7)),
+    ("loans/loans_2024-02-29.json", date(2024, 2, 29)),
+    ("t/extract_2024-01-01_to_2024-01-05.csv", date(2024, 1, 5)),  # the last day it names
+    ("t/2024/01/05/part-1.csv", date(2024, 1, 5)),  # a day's folder, when the name has none
+    ("t/2024/02/30/part-1.csv", None),  # no such day
+    ("t/late/correction.csv", None),
+    ("t/12024-01-01.csv", None),  # digits glued to it: not a date
+])
+def test_a_landing_files_day_is_the_one_its_name_says(relative, expected):
+    assert landing_date(relative) == expected

@@ -14,12 +14,12 @@ from lakehouse import cli
 from lakehouse.catalog.register import manifest_files, publish_snapshot
 from lakehouse.catalog.store import LocalCatalog
 from lakehouse.errors import LakehouseError, LakeLockedError
-from lakehouse.io.delta import Target, delta_io
-from lakehouse.io.lake import Lake, TableId
+from lakehouse.io.delta import Target
+from lakehouse.io.lake import TableId
 from lakehouse.pipeline.maintenance import snapshot_versions, vacuum_tables
 from lakehouse.pipeline.run import lake_lock
 from lakehouse.pipeline.workflow import run_workflow
-from tests.lakes import stray_files, workflow_lake
+from tests.lakes import stray_files, workflow_world
 
 pytestmark = pytest.mark.integration
 
@@ -30,12 +30,8 @@ SUMMARY = TableId("gold", "customer_summary")
 
 @pytest.fixture(scope="module")
 def world(spark, tmp_path_factory):
-    root = tmp_path_factory.mktemp("maintenance")
-    settings, report = workflow_lake(spark, root, customers=40, months=2, seed=5,
-                                     defect_rate=0.0)
-    assert not report.blocked
-    lake = Lake.at(settings.lake_root)
-    return {"root": root, "settings": settings, "lake": lake, "delta": delta_io(spark, lake)}
+    return workflow_world(spark, tmp_path_factory.mktemp("maintenance"), customers=40,
+                          months=2, seed=5, defect_rate=0.0)
 
 
 def land_day(world, day: str, first_id: int) -> None:
