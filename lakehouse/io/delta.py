@@ -58,12 +58,16 @@ class CommitResult:
 
 @dataclass(frozen=True)
 class MergeSpec:
-    """An upsert on keys. Conditions are SQL over ``s.`` (source) and ``t.`` (target) columns."""
+    """An upsert on keys. Conditions are SQL over ``s.`` (source) and ``t.`` (target) columns.
+    ``delete_when``: a matched target row that meets it is deleted (no update then);
+    ``insert=False``: no source row is inserted."""
 
     keys: tuple[str, ...]
     update_when: str | None = None
     update_set: Mapping[str, str] | None = None
     insert_when: str | None = None
+    delete_when: str | None = None
+    insert: bool = True
 
     @property
     def on(self) -> str:
@@ -77,10 +81,11 @@ class MergeResult:
     source_rows: int
     inserted: int
     updated: int
+    deleted: int = 0
 
     @property
     def unchanged(self) -> int:
-        return self.source_rows - self.inserted - self.updated
+        return self.source_rows - self.inserted - self.updated - self.deleted
 
 
 @dataclass(frozen=True)
@@ -815,6 +820,8 @@ class DeltaRsIO(DeltaIO):
         from deltalake import CommitProperties
 
         if not self.exists(table):
+            if not spec.insert:
+                return MergeResult(table, None, 0, 0, 0)
             result = self.write(df, table, "append", run_id=run_id, step=step)
             return MergeResult(table, result.version, result.rows, result.rows, 0)
         self._check_schema(table, df.schema)
@@ -828,7 +835,10 @@ class DeltaRsIO(DeltaIO):
         committed = False  # once the folder's files are the table's, they stay
         try:
             staged = self._read_scratch(staging, source_df)
-            if spec.insert_when is None and not self._any_key_in(staged, table, spec.keys):
+            if not self._any_key_in(staged, table, spec.keys) and (
+                    not spec.insert or spec.insert_when is None):
+                if not spec.insert:
+                    return MergeResult(table, None, 0, 0, 0)  # nothing to update or delete
                 # Only new keys (a new day's transactions): an append. delta-rs would hold the
                 # whole target in memory to find that out (1.6 GB for 4 M rows); Spark
                 # streams it.
@@ -849,20 +859,24 @@ class DeltaRsIO(DeltaIO):
                               target_alias=TARGET, error_on_type_mismatch=False,
                               commit_properties=CommitProperties(
                                   custom_metadata=commit_metadata(run_id, step)))
+            if spec.delete_when is not None:
+                merger = merger.when_matched_delete(predicate=spec.delete_when)
             if spec.update_set is not None:
                 merger = merger.when_matched_update(dict(spec.update_set),
                                                     predicate=spec.update_when)
             elif spec.update_when is not None:
                 merger = merger.when_matched_update_all(predicate=spec.update_when)
-            merger = merger.when_not_matched_insert_all(predicate=spec.insert_when)
+            if spec.insert:
+                merger = merger.when_not_matched_insert_all(predicate=spec.insert_when)
             metrics = merger.execute()
         finally:
             if not committed:  # never in the log: the merge wrote files of its own
                 self.lake.remove(staging)
         inserted = int(metrics.get("num_target_rows_inserted", 0))
         updated = int(metrics.get("num_target_rows_updated", 0))
-        version = self._table(table).version() if inserted or updated else None
-        return MergeResult(table, version, source_rows, inserted, updated)
+        deleted = int(metrics.get("num_target_rows_deleted", 0))
+        version = self._table(table).version() if inserted or updated or deleted else None
+        return MergeResult(table, version, source_rows, inserted, updated, deleted)
 
     def _any_key_in(self, df: DataFrame, table: TableId, keys: tuple[str, ...]) -> bool:
         """Whether any key of ``df`` is in the table (null keys match nothing, as in a MERGE).
@@ -1061,29 +1075,32 @@ class DeltaSparkIO(DeltaIO):
     def merge(self, df: DataFrame, table: TableId, spec: MergeSpec, *,
               run_id: str | None = None, step: str | None = None) -> MergeResult:
         if not self.exists(table):
+            if not spec.insert:
+                return MergeResult(table, None, 0, 0, 0)
             result = self.write(df, table, "append", run_id=run_id, step=step)
             return MergeResult(table, result.version, result.rows, result.rows, 0)
         self._check_schema(table, df.schema)
         before = self.version(table)
-        self.spark.conf.set("spark.databricks.delta.commitInfo.userMetadata",
-                            self._user_metadata(run_id, step))
-        try:
+        with self._commit_info(run_id, step):
             builder = self._delta_table(table).alias(TARGET).merge(df.alias(SOURCE), spec.on)
+            if spec.delete_when is not None:
+                builder = builder.whenMatchedDelete(condition=spec.delete_when)
             if spec.update_set is not None:
                 builder = builder.whenMatchedUpdate(condition=spec.update_when,
                                                     set=dict(spec.update_set))
             elif spec.update_when is not None:
                 builder = builder.whenMatchedUpdateAll(condition=spec.update_when)
-            builder.whenNotMatchedInsertAll(condition=spec.insert_when).execute()
-        finally:
-            self.spark.conf.unset("spark.databricks.delta.commitInfo.userMetadata")
+            if spec.insert:
+                builder = builder.whenNotMatchedInsertAll(condition=spec.insert_when)
+            builder.execute()
         after = self.version(table)
         if after == before:
             return MergeResult(table, None, df.count(), 0, 0)
         metrics = self._delta_table(table).history(1).select("operationMetrics").first()[0] or {}
         return MergeResult(table, after, int(metrics.get("numSourceRows", 0)),
                            int(metrics.get("numTargetRowsInserted", 0)),
-                           int(metrics.get("numTargetRowsUpdated", 0)))
+                           int(metrics.get("numTargetRowsUpdated", 0)),
+                           int(metrics.get("numTargetRowsDeleted", 0)))
 
     @contextlib.contextmanager
     def _commit_info(self, run_id: str | None, step: str | None) -> Iterator[None]:

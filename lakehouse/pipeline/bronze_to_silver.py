@@ -545,8 +545,11 @@ class BronzeToSilver:
                   "rows_quarantined": totals[QUARANTINED], "rows_duplicate": totals[DUPLICATE]}
         if not entity.current_key:
             inserted, updated, version = self._upsert(clean, entity.table, entity.key)
+            withdrawn, withdrawn_version = self._withdraw(item)
             return [timer.finish(**counts, rows_inserted=inserted, rows_updated=updated,
-                                 table_version=version)]
+                                 table_version=withdrawn_version or version,
+                                 message=f"withdrew {withdrawn} row(s) of reprocessed files "
+                                 "that fail a rule now" if withdrawn else None)]
         history_table = entity.history_table
         assert history_table is not None
         history_schema = scd2.history_schema(entity.schema)
@@ -570,6 +573,27 @@ class BronzeToSilver:
                 history_timer.finish(rows_in=totals[CLEAN], rows_written=totals[CLEAN],
                                      rows_inserted=h_ins, rows_updated=h_upd,
                                      table_version=h_version)]
+
+    def _withdraw(self, item: _EntityBatch) -> tuple[int, int | None]:
+        """Rows of reprocessed files that an earlier run published and that fail a rule now
+        (they are quarantined in this run) leave Silver: only the row that very load wrote
+        (same key, file and Bronze run), so nothing a later file changed is touched. Entities
+        kept as SCD2 keep theirs (their history would need rewriting)."""
+        assert item.classified is not None
+        paths = [p for b in item.batches for p in b.reprocessed]
+        if not paths or item.totals[QUARANTINED] == 0 or item.entity.current_key:
+            return 0, None
+        lineage = ("source_file", "ingest_run_id")
+        failing = (item.entity.conform(item.classified.where(
+            (F.col(OUTCOME) == QUARANTINED) & F.col(SOURCE_FILE).isin(*paths)))
+            .dropDuplicates([*item.entity.key, *lineage]))
+        merged = self.delta.merge(failing, item.entity.table, MergeSpec(
+            keys=(*item.entity.key, *lineage), delete_when="true", insert=False),
+            run_id=self.run_id, step="silver")
+        if merged.deleted:
+            self.progress(f"silver.{item.entity.name}: withdrew {merged.deleted} row(s) that "
+                          "an earlier run published and that fail a rule now")
+        return merged.deleted, merged.version
 
     def _upsert(self, df: DataFrame, table: TableId, key: tuple[str, ...],
                 changed: str | None = None) -> tuple[int, int, int | None]:

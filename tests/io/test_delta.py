@@ -662,3 +662,17 @@ def test_delta_spark_vacuum_and_optimize(spark, lake):
     assert io.data_version(TABLE) == 2
     io.write(frame(spark, ("d", "4.00", 4)), TABLE)
     assert io.optimize(TABLE).files_added == 1
+
+
+def test_merge_can_delete_matched_rows_and_insert_nothing(spark, delta):
+    delta.write(frame(spark, ("a", "1.00", 1), ("b", "2.00", 2), ("c", "3.00", 3)), TABLE)
+    spec = MergeSpec(keys=("id", "n"), delete_when="true", insert=False)
+    # "b" matches on both keys and goes; "c" matches "id" only; "z" matches nothing and is not
+    # inserted
+    done = delta.merge(frame(spark, ("b", "9.99", 2), ("c", "3.00", 4), ("z", "1.00", 9)),
+                       TABLE, spec)
+    assert (done.deleted, done.inserted, done.updated, done.version) == (1, 0, 0, 1)
+    assert sorted(r.id for r in delta.read(TABLE).collect()) == ["a", "c"]
+    nothing = delta.merge(frame(spark, ("z", "1.00", 9)), TABLE, spec)
+    assert (nothing.version, nothing.deleted) == (None, 0)
+    assert delta.version(TABLE) == 1

@@ -143,3 +143,45 @@ def test_a_range_is_checked_and_excludes_a_full_refresh(world, capsys):
                      "--landing", world["settings"].landing_root])
     assert code == 1
     assert "takes no --from/--to" in capsys.readouterr().err
+
+
+def test_rows_that_fail_a_rule_now_leave_silver_for_the_quarantine(world, spark):
+    """A stricter reference list: the range's published rows of a dropped category are
+    withdrawn from Silver (those of other days stay) and quarantined, and Gold follows."""
+    days = world["days"]
+    silver = table(world, SILVER)
+    in_range = silver.where(F.col("source_file").isin(*{
+        r.source_file for r in silver.select("source_file").distinct().collect()
+        if days.covers(r.source_file)}))
+    outside = {r.category for r in silver.join(in_range, "trans_id", "left_anti")
+               .select("category").distinct().collect()}
+    dropped = next(r.category for r in in_range.groupBy("category").count()
+                   .orderBy("count", "category").collect() if r.category in outside)
+    withdrawn = {r.trans_id for r in in_range.where(F.col("category") == dropped).collect()}
+    kept_elsewhere = silver.where((F.col("category") == dropped)
+                                  & ~F.col("trans_id").isin(*withdrawn)).count()
+    assert withdrawn and kept_elsewhere
+    before = silver.count()
+    conf = world["root"] / "strict"
+    shutil.copytree(world["fixed"].conf_dir, conf)
+    categories = conf / "reference" / "merchant_categories.csv"
+    categories.write_text("".join(line for line in categories.read_text().splitlines(True)
+                                  if not line.startswith(f"{dropped},")))
+    strict = load_settings(conf, lake_root=world["settings"].lake_root,
+                           landing_root=world["settings"].landing_root, environ={},
+                           quality={"max_quarantine_rate": {"default": 0.6}})
+
+    report = run_workflow(strict, spark=spark, reprocess=days)
+    assert not report.blocked, report.summary()
+    silver = table(world, SILVER)
+    assert silver.count() == before - len(withdrawn)
+    assert silver.where(F.col("trans_id").isin(*withdrawn)).count() == 0
+    assert silver.where(F.col("category") == dropped).count() == kept_elsewhere
+    quarantined = {r.natural_key.removeprefix("trans_id=") for r in table(world, QUARANTINE)
+                   .where(F.array_contains("reasons", "unknown_category")).collect()}
+    assert withdrawn <= quarantined
+    step = next(s for s in report.steps if s.step == "silver.transactions")
+    assert step.message == f"withdrew {len(withdrawn)} row(s) of reprocessed files that fail " \
+        "a rule now"
+    summary = table(world, TableId("gold", "customer_summary"))
+    assert summary.agg(F.sum("txn_count")).first()[0] == silver.count()
