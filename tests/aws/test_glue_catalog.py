@@ -140,3 +140,33 @@ def test_glue_errors_are_one_line(aws):
 
     with pytest.raises(CatalogError, match="Glue create_table failed"):
         catalog.put(TableDefinition("no_such_database", "t", "", "s3://x/t", ()))
+
+
+def test_vacuum_and_optimize_an_s3_lake_from_the_command_line(bucket, aws, capsys):
+    """The maintenance commands on S3 (delta-rs against the moto server): a killed job's
+    object goes, a published snapshot's files stay, the Glue tables follow the new versions."""
+    write(bucket, "gold.customer_summary", SUMMARY)
+    write(bucket, "gold.customer_summary", SUMMARY.slice(0, 1), mode="overwrite")
+    uri = f"s3://{bucket}/gold/customer_summary"
+    kept = DeltaTable(uri, version=0).file_uris()
+    replaced_by = DeltaTable(uri).file_uris()
+    s3 = client("s3", aws)
+    orphan = "gold/customer_summary/20260101T000000-0123456789ab/part-00000.parquet"
+    s3.put_object(Bucket=bucket, Key=orphan, Body=b"PAR1 not committed")
+    lake = ["--env", "glue", "--lake", f"s3://{bucket}"]
+    assert main(["-q", "snapshot", "gold.customer_summary", "--version", "0", *lake]) == 0
+
+    assert main(["-q", "vacuum", "--all", "--retain-hours", "0", "--force", *lake]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("removed 1 data file(s)")
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert orphan not in keys
+    assert all(f.split(f"{bucket}/", 1)[1] in keys for f in kept + replaced_by)
+    table = client("glue", aws).get_table(DatabaseName="lakehouse_gold",
+                                          Name="customer_summary")["Table"]
+    assert table["Parameters"]["lakehouse.version"] == "3"  # VACUUM START and END
+
+    write(bucket, "gold.customer_summary", SUMMARY.slice(1, 1))
+    assert main(["-q", "optimize", "gold.customer_summary", *lake]) == 0
+    assert "compacted 2 file(s) into 1 in 1 of 1 table(s)" in capsys.readouterr().out
+    assert DeltaTable(uri).to_pyarrow_table().num_rows == 2
+    assert len(DeltaTable(uri).file_uris()) == 1
