@@ -438,7 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "retention needs, and files no commit names (left by killed runs)")
     vacuum.add_argument("tables", nargs="*", metavar="TABLE", help="e.g. silver.transactions")
     vacuum.add_argument("--all", action="store_true", help="every table of the lake")
-    vacuum.add_argument("--retain-hours", type=float, default=None, help="keep what versions "
+    vacuum.add_argument("--retain-hours", type=int, default=None, help="keep what versions "
                         "younger than this need (default: the table's retention, 168 h)")
     vacuum.add_argument("--dry-run", action="store_true", help="list, remove nothing")
     vacuum.add_argument("--force", action="store_true", help="allow a retention shorter than "

@@ -6,9 +6,12 @@ the same after a local run, a Glue run, or by hand (``lakehouse register``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+
+import pyarrow.fs as pafs
 
 from lakehouse.catalog.store import Catalog
 from lakehouse.catalog.tables import (
@@ -100,8 +103,28 @@ def publish_snapshot(settings: Settings, catalog: Catalog, table: TableId,
     return definition
 
 
+def _snapshots_folder(lake: Lake, table: TableId) -> str:
+    return f"{lake.root}/_snapshots/{table.layer}/{table.name}"
+
+
 def manifest_folder(lake: Lake, table: TableId, version: int) -> str:
-    return f"{lake.root}/_snapshots/{table.layer}/{table.name}/v{version}"
+    return f"{_snapshots_folder(lake, table)}/v{version}"
+
+
+_VERSION_FOLDER = re.compile(r"^v(\d+)$")
+
+
+def snapshot_versions(lake: Lake, table: TableId) -> tuple[int, ...]:
+    """The versions of ``table`` published as snapshots (each has a ``manifest_folder``), in
+    order; a vacuum keeps their files."""
+    fs, _ = lake.filesystem()
+    folder = lake.fs_path(_snapshots_folder(lake, table))
+    versions = []
+    for info in fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True)):
+        found = _VERSION_FOLDER.match(info.base_name)
+        if found and info.type == pafs.FileType.Directory:
+            versions.append(int(found.group(1)))
+    return tuple(sorted(versions))
 
 
 def _write_manifest(lake: Lake, folder: str, files: tuple[str, ...]) -> None:

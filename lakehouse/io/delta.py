@@ -433,7 +433,7 @@ class DeltaIO(ABC):
         return sum(max(info.size or 0, 0) for info in fs.get_file_info(paths))
 
     @abstractmethod
-    def vacuum(self, table: TableId, retain_hours: float | None = None, *,
+    def vacuum(self, table: TableId, retain_hours: int | None = None, *,
                keep_versions: Sequence[int] = (), dry_run: bool = False,
                enforce_retention: bool = True, run_id: str | None = None) -> VacuumResult:
         """Remove the files no version younger than ``retain_hours`` needs (files removed from
@@ -897,7 +897,7 @@ class DeltaRsIO(DeltaIO):
             custom_metadata=commit_metadata(run_id, step)))
         return self._table(table).version() if metrics.get("num_deleted_rows") else None
 
-    def vacuum(self, table: TableId, retain_hours: float | None = None, *,
+    def vacuum(self, table: TableId, retain_hours: int | None = None, *,
                keep_versions: Sequence[int] = (), dry_run: bool = False,
                enforce_retention: bool = True, run_id: str | None = None) -> VacuumResult:
         from deltalake import CommitProperties
@@ -907,7 +907,7 @@ class DeltaRsIO(DeltaIO):
         kept = tuple(sorted({v for v in keep_versions if 0 <= v <= dt.version()}))
         # full: files no commit names too (a killed run's), not only those the log removed
         options: dict[str, Any] = {
-            "retention_hours": None if retain_hours is None else int(retain_hours),
+            "retention_hours": retain_hours,
             "enforce_retention_duration": enforce_retention, "full": True,
             "keep_versions": list(kept) or None}
         try:
@@ -920,7 +920,7 @@ class DeltaRsIO(DeltaIO):
             if "retention" in str(exc).lower():
                 least = re.search(r"greater than (\d+) hours", str(exc))
                 raise LakehouseError(
-                    f"cannot vacuum {table} keeping {retain_hours:g} h: the table keeps removed "
+                    f"cannot vacuum {table} keeping {retain_hours} h: the table keeps removed "
                     f"files for {least.group(1) + ' h' if least else 'longer'}") from None
             raise
         return VacuumResult(table, files, size, kept, dry_run)
@@ -1121,13 +1121,13 @@ class DeltaSparkIO(DeltaIO):
         after = self.version(table)
         return after if after != before else None
 
-    def vacuum(self, table: TableId, retain_hours: float | None = None, *,
+    def vacuum(self, table: TableId, retain_hours: int | None = None, *,
                keep_versions: Sequence[int] = (), dry_run: bool = False,
                enforce_retention: bool = True, run_id: str | None = None) -> VacuumResult:
         self._require(table)
         # delta-spark's VACUUM removes files no commit names as well; it cannot keep a version,
         # so it is refused when it would take a file of one that must be kept
-        retain = "" if retain_hours is None else f" RETAIN {float(retain_hours)} HOURS"
+        retain = "" if retain_hours is None else f" RETAIN {retain_hours} HOURS"
         statement = f"VACUUM delta.`{self._path(table)}`{retain}"
         check = "spark.databricks.delta.retentionDurationCheck.enabled"
         self.spark.conf.set(check, str(enforce_retention).lower())

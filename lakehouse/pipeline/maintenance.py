@@ -11,31 +11,16 @@ up to date with Silver afterwards; a compaction of Silver makes the next Gold bu
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 import pyarrow.fs as pafs
 
+from lakehouse.catalog.register import snapshot_versions
 from lakehouse.config import Settings
 from lakehouse.errors import LakehouseError
 from lakehouse.io.delta import DeltaIO, OptimizeResult, VacuumResult, delta_io
 from lakehouse.io.lake import Lake, TableId
 from lakehouse.pipeline.run import Progress, lake_lock, new_run_id
-
-_VERSION_FOLDER = re.compile(r"^v(\d+)$")
-
-
-def snapshot_versions(lake: Lake, table: TableId) -> tuple[int, ...]:
-    """The versions of ``table`` published as snapshots: a manifest under
-    ``<lake>/_snapshots/<layer>/<table>/v<N>`` lists each one's files."""
-    fs, _ = lake.filesystem()
-    folder = lake.fs_path(f"{lake.root}/_snapshots/{table.layer}/{table.name}")
-    versions = []
-    for info in fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True)):
-        found = _VERSION_FOLDER.match(info.base_name)
-        if found and info.type == pafs.FileType.Directory:
-            versions.append(int(found.group(1)))
-    return tuple(sorted(versions))
 
 
 def resolve_tables(lake: Lake, names: Sequence[str], every: bool) -> list[TableId]:
@@ -59,11 +44,13 @@ def _size(count: int) -> str:
 
 
 def vacuum_tables(settings: Settings, names: Sequence[str] = (), *, every: bool = False,
-                  retain_hours: float | None = None, dry_run: bool = False,
+                  retain_hours: int | None = None, dry_run: bool = False,
                   force: bool = False, progress: Progress = lambda _: None,
                   delta: DeltaIO | None = None) -> list[VacuumResult]:
     """Vacuum each table (see the module's text); ``force`` allows a retention shorter than
     the table's (7 days by default): versions older than it can then no longer be read."""
+    if retain_hours is not None and retain_hours < 0:
+        raise LakehouseError(f"--retain-hours must be 0 or more, not {retain_hours}")
     lake = settings.lake()
     delta = delta or delta_io(None, lake)
     run_id = new_run_id()

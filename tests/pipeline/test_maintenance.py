@@ -11,12 +11,12 @@ import pytest
 from pyspark.sql import functions as F
 
 from lakehouse import cli
-from lakehouse.catalog.register import manifest_files, publish_snapshot
+from lakehouse.catalog.register import manifest_files, publish_snapshot, snapshot_versions
 from lakehouse.catalog.store import LocalCatalog
 from lakehouse.errors import LakehouseError, LakeLockedError
 from lakehouse.io.delta import Target
 from lakehouse.io.lake import TableId
-from lakehouse.pipeline.maintenance import snapshot_versions, vacuum_tables
+from lakehouse.pipeline.maintenance import vacuum_tables
 from lakehouse.pipeline.run import lake_lock
 from lakehouse.pipeline.workflow import run_workflow
 from tests.lakes import stray_files, workflow_world
@@ -132,6 +132,8 @@ def test_gold_compacted_is_still_updated_not_rebuilt(world, spark, capsys):
 def test_maintenance_waits_for_no_run_and_names_its_tables(world):
     with lake_lock(world["lake"]), pytest.raises(LakeLockedError, match="in use"):
         vacuum_tables(world["settings"], ["gold.fraud_daily"])
+    with pytest.raises(LakehouseError, match="0 or more"):
+        vacuum_tables(world["settings"], every=True, retain_hours=-1)
     with pytest.raises(LakehouseError, match="or give --all"):
         vacuum_tables(world["settings"])
     with pytest.raises(LakehouseError, match=r"no table gold\.nothing"):
