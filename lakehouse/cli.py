@@ -245,6 +245,19 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_restore(args: argparse.Namespace) -> int:
+    from lakehouse.pipeline.maintenance import restore_table
+
+    settings = _settings(args)
+    progress = _Progress(args.quiet)
+    restored = restore_table(settings, args.table, version=args.version, as_of=args.as_of,
+                             progress=progress)
+    print(f"restored {restored.table} to version {restored.version} (now version "
+          f"{restored.new_version}); {restored.advice()}")
+    _register_after(settings, progress)
+    return 0
+
+
 def cmd_crawlers(args: argparse.Namespace) -> int:
     from lakehouse.catalog.tables import crawlers_json
 
@@ -346,6 +359,19 @@ def _add_location_flags(parser: argparse.ArgumentParser, landing: bool = True) -
                         "(default: $LAKEHOUSE_ENV or local)")
 
 
+def _add_version_flags(parser: argparse.ArgumentParser) -> None:
+    """One version of a table: ``--version N`` or ``--as-of TIMESTAMP``."""
+    parser.add_argument("--version", type=int, default=None)
+    parser.add_argument("--as-of", default=None, help="a timestamp (ISO 8601, UTC unless it "
+                        "names a zone): the version current at that moment")
+
+
+def _add_table_selection(parser: argparse.ArgumentParser) -> None:
+    """Tables by name, or ``--all``."""
+    parser.add_argument("tables", nargs="*", metavar="TABLE", help="e.g. silver.transactions")
+    parser.add_argument("--all", action="store_true", help="every table of the lake")
+
+
 def _date(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -426,9 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
     snap = sub.add_parser("snapshot", help="publish one version of a table as its own catalog "
                           "table (for Athena, which cannot time-travel Delta)")
     snap.add_argument("table", help="e.g. gold.customer_summary")
-    snap.add_argument("--version", type=int, default=None)
-    snap.add_argument("--as-of", default=None, help="a timestamp (ISO 8601, UTC unless it "
-                      "names a zone): the version current at that moment")
+    _add_version_flags(snap)
     snap.add_argument("--name", default=None, help="table name (default <table>_v<version>)")
     snap.add_argument("--catalog", choices=("local", "glue"), default=None)
     _add_location_flags(snap, landing=False)
@@ -436,8 +460,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     vacuum = sub.add_parser("vacuum", help="remove data files no version within the "
                             "retention needs, and files no commit names (left by killed runs)")
-    vacuum.add_argument("tables", nargs="*", metavar="TABLE", help="e.g. silver.transactions")
-    vacuum.add_argument("--all", action="store_true", help="every table of the lake")
+    _add_table_selection(vacuum)
     vacuum.add_argument("--retain-hours", type=int, default=None, help="keep what versions "
                         "younger than this need (default: the table's retention, 168 h)")
     vacuum.add_argument("--dry-run", action="store_true", help="list, remove nothing")
@@ -447,12 +470,18 @@ def build_parser() -> argparse.ArgumentParser:
     vacuum.set_defaults(func=cmd_vacuum)
 
     optimize = sub.add_parser("optimize", help="compact a table's small files (rows unchanged)")
-    optimize.add_argument("tables", nargs="*", metavar="TABLE", help="e.g. silver.transactions")
-    optimize.add_argument("--all", action="store_true", help="every table of the lake")
+    _add_table_selection(optimize)
     optimize.add_argument("--target-size-mb", type=int, default=None, help="file size to aim "
                           "for (default: the table's delta.targetFileSize, or 100 MB)")
     _add_location_flags(optimize, landing=False)
     optimize.set_defaults(func=cmd_optimize)
+
+    restore = sub.add_parser("restore", help="make an earlier version of a Silver or Gold "
+                             "table its current one (a new version; history kept)")
+    restore.add_argument("table", help="e.g. silver.transactions")
+    _add_version_flags(restore)
+    _add_location_flags(restore, landing=False)
+    restore.set_defaults(func=cmd_restore)
 
     upload = sub.add_parser("upload", help="upload landing files to S3 (SSE-KMS), each "
                             "file once")

@@ -449,6 +449,11 @@ class DeltaIO(ABC):
         ``delta.targetFileSize`` or 100 MB by default); rows unchanged."""
 
     @abstractmethod
+    def restore(self, table: TableId, version: int, *, run_id: str | None = None) -> int:
+        """Make ``version``'s snapshot the table's next version (history kept); that new
+        version. Its files must still be there (not vacuumed)."""
+
+    @abstractmethod
     def appended_since(self, table: TableId, since: int, version: int) -> DataFrame | None:
         """The rows ``table`` gained from version ``since`` to ``version`` when every commit
         in between only added files (appends, merges that only inserted); None when a row may
@@ -939,6 +944,20 @@ class DeltaRsIO(DeltaIO):
         return OptimizeResult(table, self._table(table).version() if added or removed else None,
                               removed, added)
 
+    def restore(self, table: TableId, version: int, *, run_id: str | None = None) -> int:
+        from deltalake import CommitProperties
+
+        self._table(table, version)  # a clear error for a version the table does not have
+        try:
+            self._table(table).restore(version, commit_properties=CommitProperties(
+                custom_metadata=commit_metadata(run_id, "restore")))
+        except Exception as exc:
+            if "missing file" in str(exc).lower() or "not found" in str(exc).lower():
+                raise LakehouseError(f"cannot restore {table} to version {version}: its files "
+                                     "were vacuumed") from None
+            raise
+        return int(self._table(table).version())
+
     def history(self, table: TableId, limit: int | None = None) -> list[HistoryEntry]:
         self._require(table)
         entries = []
@@ -1167,6 +1186,12 @@ class DeltaSparkIO(DeltaIO):
         return OptimizeResult(table, after if after != before else None,
                               int(metrics["numFilesRemoved"]) if metrics else 0,
                               int(metrics["numFilesAdded"]) if metrics else 0)
+
+    def restore(self, table: TableId, version: int, *, run_id: str | None = None) -> int:
+        self._require(table)
+        with self._commit_info(run_id, "restore"):
+            self._delta_table(table).restoreToVersion(version)
+        return int(self.version(table) or 0)
 
     def history(self, table: TableId, limit: int | None = None) -> list[HistoryEntry]:
         self._require(table)

@@ -1,4 +1,4 @@
-"""Table maintenance: vacuum and compaction, under the lake's lock.
+"""Table maintenance: vacuum, compaction and restore, under the lake's lock.
 
 ``vacuum`` removes the data files no version within the retention needs, and the files no commit
 names (what a killed run leaves in a table's folder: prepared Gold files, a merge's source),
@@ -7,19 +7,34 @@ manifests list them. ``optimize`` compacts small files. Both add versions to a t
 but change none of its rows: a vacuum changes no file of the snapshot, so Gold still counts as
 up to date with Silver afterwards; a compaction of Silver makes the next Gold build a full one
 (its files changed), a compaction of Gold does not (``SilverToGold._last_build``).
+``restore`` makes an earlier version of a Silver or Gold table current again and says how to
+bring back what it took out (``lakehouse run --from/--to`` over the days the undone runs
+loaded: Bronze still holds their rows).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
 
 import pyarrow.fs as pafs
 
 from lakehouse.catalog.register import snapshot_versions
 from lakehouse.config import Settings
 from lakehouse.errors import LakehouseError
-from lakehouse.io.delta import DeltaIO, OptimizeResult, VacuumResult, delta_io
+from lakehouse.io.delta import (
+    MAINTENANCE_OPERATIONS,
+    REWRITE_OPERATIONS,
+    DeltaIO,
+    OptimizeResult,
+    VacuumResult,
+    delta_io,
+    snapshot,
+)
 from lakehouse.io.lake import Lake, TableId
+from lakehouse.io.landing import landing_date
+from lakehouse.ops import tables as ops
 from lakehouse.pipeline.run import Progress, lake_lock, new_run_id
 
 
@@ -116,3 +131,75 @@ def optimize_tables(settings: Settings, names: Sequence[str] = (), *, every: boo
                      f"{result.files_added} (version {result.version})" if result.version
                      is not None else f"{table}: nothing to compact")
     return results
+
+
+@dataclass(frozen=True)
+class Restored:
+    """What ``restore_table`` did, and how to bring back what it took out of Silver."""
+
+    table: TableId
+    version: int        # the version restored
+    new_version: int    # the commit that restored it
+    runs_undone: tuple[str, ...]
+    first_day: date | None  # the landing days those runs loaded, to reprocess
+    last_day: date | None
+    undated_files: int  # files they loaded that have no day in their name
+
+    def advice(self) -> str:
+        if self.table.layer == "gold":
+            return ("the next run rebuilds every Gold table from Silver (a restored Gold table "
+                    "no longer says what it was built from)")
+        if not self.runs_undone:
+            return "no run's rows were undone"
+        text = (f"the rows {len(self.runs_undone)} later run(s) loaded are out of {self.table}; "
+                "Bronze still holds them")
+        if self.first_day is not None:
+            text += (f": 'lakehouse run --from {self.first_day} --to {self.last_day}' brings "
+                     "them back with today's rules")
+        if self.undated_files:
+            text += (f"; {self.undated_files} of their file(s) have no day in their name "
+                     "('lakehouse run --full-refresh' reloads everything)")
+        return text
+
+
+def restore_table(settings: Settings, name: str, *, version: int | None = None,
+                  as_of: str | None = None, progress: Progress = lambda _: None,
+                  delta: DeltaIO | None = None) -> Restored:
+    """Restore a Silver or Gold table to an earlier version (a new commit; history kept).
+    Bronze is refused (every replay and reprocess reads it, and ``ops.ingested_files`` says
+    what it holds), and so are the ops tables (the record of what ran)."""
+    if (version is None) == (as_of is None):
+        raise LakehouseError("give --version N or --as-of TIMESTAMP (one of them)")
+    table = TableId.parse(name)
+    if table.layer in ("bronze", "ops"):
+        raise LakehouseError(f"{table} cannot be restored: "
+                             + ("Bronze is append-only, the record every replay and reprocess "
+                                "reads" if table.layer == "bronze" else
+                                "the ops tables are the record of what ran"))
+    lake = settings.lake()
+    delta = delta or delta_io(None, lake)
+    with lake_lock(lake):
+        [table] = resolve_tables(lake, [name], every=False)
+        target = snapshot(lake, table, version=version, as_of=as_of).version
+        undone = tuple(sorted({e.run_id for e in delta.history(table)
+                               if e.version > target and e.run_id
+                               and e.operation not in MAINTENANCE_OPERATIONS | REWRITE_OPERATIONS
+                               and e.step not in ("restore", "vacuum", "optimize")}))
+        new_version = delta.restore(table, target, run_id=new_run_id())
+    days, undated = _loaded_days(delta, undone)
+    restored = Restored(table, target, new_version, undone, min(days, default=None),
+                        max(days, default=None), undated)
+    progress(f"{table}: restored version {target} as version {new_version}")
+    return restored
+
+
+def _loaded_days(delta: DeltaIO, runs: Sequence[str]) -> tuple[list[date], int]:
+    """The landing days of the files ``runs`` loaded, and how many of those files have none."""
+    if not runs or not delta.exists(ops.INGESTED_FILES):
+        return [], 0
+    wanted = set(runs)
+    paths = {r["path"] for r in delta.read_records(ops.INGESTED_FILES,
+                                                   ("run_id", "path", "outcome"))
+             if r["run_id"] in wanted and r["outcome"] == ops.LOADED}
+    days = [landing_date(p) for p in paths]
+    return [d for d in days if d is not None], sum(1 for d in days if d is None)

@@ -4,6 +4,7 @@ the runs after them still see Gold as up to date (a vacuum) or update it (a comp
 from __future__ import annotations
 
 import csv
+from datetime import date
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -17,7 +18,7 @@ from lakehouse.errors import LakehouseError, LakeLockedError
 from lakehouse.io.delta import Target
 from lakehouse.io.lake import TableId
 from lakehouse.pipeline.maintenance import vacuum_tables
-from lakehouse.pipeline.run import lake_lock
+from lakehouse.pipeline.run import Reprocess, lake_lock
 from lakehouse.pipeline.workflow import run_workflow
 from tests.lakes import stray_files, workflow_world
 
@@ -120,6 +121,7 @@ def test_gold_compacted_is_still_updated_not_rebuilt(world, spark, capsys):
                                "gold.fraud_daily")
     assert code == 0, err
     assert "gold.customer_monthly_spend: " in err and out.startswith("compacted ")
+    world["before_day"] = world["delta"].version(TableId("silver", "transactions"))
     land_day(world, "2024-03-02", 9_100)
     report = run_workflow(world["settings"], spark=spark)
     assert not report.blocked, report.summary()
@@ -138,3 +140,37 @@ def test_maintenance_waits_for_no_run_and_names_its_tables(world):
         vacuum_tables(world["settings"])
     with pytest.raises(LakehouseError, match=r"no table gold\.nothing"):
         vacuum_tables(world["settings"], ["gold.nothing"])
+
+
+def test_restore_takes_silver_back_and_reprocessing_brings_the_days_back(world, spark, capsys):
+    silver = TableId("silver", "transactions")
+    day = F.col("trans_date") == F.lit("2024-03-02").cast("date")
+    rows = world["delta"].read(silver).count()
+    of_day = world["delta"].read(silver).where(day).count()
+    assert of_day
+    code, out, err = lakehouse(world, capsys, "restore", "silver.transactions", "--version",
+                               str(world["before_day"]))
+    assert code == 0, err
+    assert f"restored silver.transactions to version {world['before_day']}" in out
+    assert "'lakehouse run --from 2024-03-02 --to 2024-03-02' brings them back" in out
+    assert world["delta"].read(silver).where(day).count() == 0
+    assert world["delta"].read(silver).count() == rows - of_day
+
+    report = run_workflow(world["settings"], spark=spark, reprocess=Reprocess(
+        date(2024, 3, 2), date(2024, 3, 2)))
+    assert not report.blocked, report.summary()
+    assert world["delta"].read(silver).count() == rows
+    assert builds(world) == {"full"}, "Silver's files changed: Gold is rebuilt"
+    monthly = world["delta"].read(TableId("gold", "customer_monthly_spend"))
+    assert monthly.agg(F.sum("txn_count")).first()[0] == rows
+
+    code, out, err = lakehouse(world, capsys, "restore", "bronze.transactions", "--version", "0")
+    assert code == 1 and "append-only" in err
+    code, out, err = lakehouse(world, capsys, "restore", "gold.fraud_daily", "--version", "0")
+    assert code == 1 and "its files were vacuumed" in err, err  # by the first test
+    previous = str(world["delta"].version(TableId("gold", "fraud_daily")) - 1)
+    code, out, err = lakehouse(world, capsys, "restore", "gold.fraud_daily", "--version",
+                               previous)
+    assert code == 0 and "the next run rebuilds every Gold table" in out, err
+    assert not run_workflow(world["settings"], spark=spark).blocked
+    assert builds(world) == {"full"}
