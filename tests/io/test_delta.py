@@ -648,7 +648,7 @@ def test_optimize_compacts_files_and_keeps_every_row(spark, delta):
 
 @pytest.mark.delta_spark
 @needs_delta_jars
-def test_delta_spark_vacuum_and_optimize(spark, lake):
+def test_delta_spark_vacuum_optimize_and_restore(spark, lake):
     from lakehouse.io.delta import DeltaSparkIO
 
     io = DeltaSparkIO(spark, lake)
@@ -662,6 +662,9 @@ def test_delta_spark_vacuum_and_optimize(spark, lake):
     assert io.data_version(TABLE) == 2
     io.write(frame(spark, ("d", "4.00", 4)), TABLE)
     assert io.optimize(TABLE).files_added == 1
+    restored = io.restore(TABLE, 2)
+    assert [r.id for r in io.read(TABLE).collect()] == ["c"]
+    assert io.history(TABLE, 1)[0].operation == "RESTORE" and restored == io.version(TABLE)
 
 
 def test_merge_can_delete_matched_rows_and_insert_nothing(spark, delta):
@@ -676,3 +679,15 @@ def test_merge_can_delete_matched_rows_and_insert_nothing(spark, delta):
     nothing = delta.merge(frame(spark, ("z", "1.00", 9)), TABLE, spec)
     assert (nothing.version, nothing.deleted) == (None, 0)
     assert delta.version(TABLE) == 1
+
+
+def test_restore_makes_an_earlier_version_current(spark, delta):
+    delta.write(frame(spark, ("a", "1.00", 1)), TABLE)
+    delta.write(frame(spark, ("b", "2.00", 2)), TABLE, mode="overwrite")
+    assert delta.restore(TABLE, 0, run_id="r9") == 2
+    assert [r.id for r in delta.read(TABLE).collect()] == ["a"]
+    last = delta.history(TABLE, 1)[0]
+    assert (last.operation, last.run_id, last.step) == ("RESTORE", "r9", "restore")
+    assert [r.id for r in delta.read(TABLE, version=1).collect()] == ["b"], "history kept"
+    with pytest.raises(LakehouseError, match="has no version 7"):
+        delta.restore(TABLE, 7)
