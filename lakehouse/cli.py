@@ -252,8 +252,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
     progress = _Progress(args.quiet)
     restored = restore_table(settings, args.table, version=args.version, as_of=args.as_of,
                              progress=progress)
+    pair = (f" and {restored.partner[0]}, its SCD2 pair, to version {restored.partner[1]} "
+            f"(now version {restored.partner[2]})" if restored.partner else "")
     print(f"restored {restored.table} to version {restored.version} (now version "
-          f"{restored.new_version}); {restored.advice()}")
+          f"{restored.new_version}){pair}; {restored.advice()}")
     _register_after(settings, progress)
     return 0
 

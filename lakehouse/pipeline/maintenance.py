@@ -36,6 +36,7 @@ from lakehouse.io.lake import Lake, TableId
 from lakehouse.io.landing import landing_date
 from lakehouse.ops import tables as ops
 from lakehouse.pipeline.run import Progress, lake_lock, new_run_id
+from lakehouse.silver import ENTITIES
 
 
 def resolve_tables(lake: Lake, names: Sequence[str], every: bool) -> list[TableId]:
@@ -144,6 +145,8 @@ class Restored:
     first_day: date | None  # the landing days those runs loaded, to reprocess
     last_day: date | None
     undated_files: int  # files they loaded that have no day in their name
+    # an SCD2 table's other half, restored with it: (table, version, new version)
+    partner: tuple[TableId, int, int] | None = None
 
     def advice(self) -> str:
         if self.table.layer == "gold":
@@ -181,16 +184,53 @@ def restore_table(settings: Settings, name: str, *, version: int | None = None,
     with lake_lock(lake):
         [table] = resolve_tables(lake, [name], every=False)
         target = snapshot(lake, table, version=version, as_of=as_of).version
-        undone = tuple(sorted({e.run_id for e in delta.history(table)
+        history = delta.history(table)
+        undone = tuple(sorted({e.run_id for e in history
                                if e.version > target and e.run_id
                                and e.operation not in MAINTENANCE_OPERATIONS | REWRITE_OPERATIONS
                                and e.step not in ("restore", "vacuum", "optimize")}))
-        new_version = delta.restore(table, target, run_id=new_run_id())
+        partner = _scd2_partner(table)
+        paired = None
+        if partner is not None and delta.exists(partner):
+            writer = next((e.run_id for e in history if e.version == target), None)
+            paired = _version_written_by(delta, partner, writer, table, target)
+        run_id = new_run_id()
+        new_version = delta.restore(table, target, run_id=run_id)
+        progress(f"{table}: restored version {target} as version {new_version}")
+        also = None
+        if partner is not None and paired is not None:
+            try:
+                also = (partner, paired, delta.restore(partner, paired, run_id=run_id))
+            except BaseException:
+                delta.restore(table, new_version - 1, run_id=run_id)  # not one half alone
+                raise
+            progress(f"{partner}: restored version {paired} as version {also[2]} (the SCD2 "
+                     f"pair of {table})")
     days, undated = _loaded_days(delta, undone)
-    restored = Restored(table, target, new_version, undone, min(days, default=None),
-                        max(days, default=None), undated)
-    progress(f"{table}: restored version {target} as version {new_version}")
-    return restored
+    return Restored(table, target, new_version, undone, min(days, default=None),
+                    max(days, default=None), undated, also)
+
+
+def _scd2_partner(table: TableId) -> TableId | None:
+    """The other table of an entity kept as SCD2 (its current rows, or every version)."""
+    for entity in ENTITIES.values():
+        if entity.history_table is not None and table in (entity.table, entity.history_table):
+            return entity.history_table if table == entity.table else entity.table
+    return None
+
+
+def _version_written_by(delta: DeltaIO, partner: TableId, run_id: str | None, table: TableId,
+                        version: int) -> int:
+    """The version of ``partner`` that the run which wrote ``table``'s ``version`` left: the two
+    halves of an SCD2 entity are only consistent as one run left them."""
+    written = [e.version for e in delta.history(partner)
+               if run_id is not None and e.run_id == run_id and e.step == "silver"]
+    if not written:
+        raise LakehouseError(
+            f"cannot tell which version of {partner} goes with {table} version {version} (no "
+            f"commit of the run that wrote it, {run_id or 'unknown'}); the two are restored "
+            "together or not at all: pick a version a pipeline run wrote")
+    return max(written)
 
 
 def _loaded_days(delta: DeltaIO, runs: Sequence[str]) -> tuple[list[date], int]:

@@ -14,10 +14,11 @@ from pyspark.sql import functions as F
 from lakehouse import cli
 from lakehouse.catalog.register import manifest_files, publish_snapshot, snapshot_versions
 from lakehouse.catalog.store import LocalCatalog
+from lakehouse.config import load_settings
 from lakehouse.errors import LakehouseError, LakeLockedError
-from lakehouse.io.delta import Target
+from lakehouse.io.delta import Target, delta_io
 from lakehouse.io.lake import TableId
-from lakehouse.pipeline.maintenance import vacuum_tables
+from lakehouse.pipeline.maintenance import restore_table, vacuum_tables
 from lakehouse.pipeline.run import Reprocess, lake_lock
 from lakehouse.pipeline.workflow import run_workflow
 from tests.lakes import stray_files, workflow_world
@@ -174,3 +175,27 @@ def test_restore_takes_silver_back_and_reprocessing_brings_the_days_back(world, 
     assert code == 0 and "the next run rebuilds every Gold table" in out, err
     assert not run_workflow(world["settings"], spark=spark).blocked
     assert builds(world) == {"full"}
+
+
+def test_restoring_one_half_of_an_scd2_entity_restores_the_other(spark, tmp_path):
+    settings = load_settings(lake_root=str(tmp_path / "lake"), environ={})
+    delta = delta_io(spark, settings.lake())
+    current, history = TableId("silver", "customers"), TableId("silver", "customers_history")
+
+    def write(table, value, run_id):
+        delta.write(spark.createDataFrame([(value,)], "v string"), table, "overwrite",
+                    run_id=run_id, step="silver")
+
+    write(history, "h1", "r1")
+    write(current, "c1", "r1")
+    write(history, "h2", "r2")
+    write(current, "c2", "r2")
+    write(history, "h3", "r3")  # a run that changed only earlier versions of a customer
+    restored = restore_table(settings, "silver.customers", version=0)
+    assert restored.partner == (history, 0, 3), "the version run r1 wrote, restored with it"
+    assert [r.v for r in delta.read(current).collect()] == ["c1"]
+    assert [r.v for r in delta.read(history).collect()] == ["h1"]
+    # the restore's own version was written by no pipeline run: refused, nothing restored
+    with pytest.raises(LakehouseError, match="cannot tell which version of silver"):
+        restore_table(settings, "silver.customers", version=2)
+    assert delta.version(current) == 2 and delta.version(history) == 3
