@@ -184,6 +184,8 @@ def restore_table(settings: Settings, name: str, *, version: int | None = None,
     with lake_lock(lake):
         [table] = resolve_tables(lake, [name], every=False)
         target = snapshot(lake, table, version=version, as_of=as_of).version
+        if target == delta.version(table):
+            raise LakehouseError(f"{table} is at version {target} already: nothing to restore")
         history = delta.history(table)
         undone = tuple(sorted({e.run_id for e in history
                                if e.version > target and e.run_id
@@ -198,7 +200,7 @@ def restore_table(settings: Settings, name: str, *, version: int | None = None,
         new_version = delta.restore(table, target, run_id=run_id)
         progress(f"{table}: restored version {target} as version {new_version}")
         also = None
-        if partner is not None and paired is not None:
+        if partner is not None and paired is not None and paired != delta.version(partner):
             try:
                 also = (partner, paired, delta.restore(partner, paired, run_id=run_id))
             except BaseException:

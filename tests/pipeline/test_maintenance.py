@@ -195,7 +195,16 @@ def test_restoring_one_half_of_an_scd2_entity_restores_the_other(spark, tmp_path
     assert restored.partner == (history, 0, 3), "the version run r1 wrote, restored with it"
     assert [r.v for r in delta.read(current).collect()] == ["c1"]
     assert [r.v for r in delta.read(history).collect()] == ["h1"]
-    # the restore's own version was written by no pipeline run: refused, nothing restored
+    with pytest.raises(LakehouseError, match="at version 2 already: nothing to restore"):
+        restore_table(settings, "silver.customers", version=2)
+    write(history, "h6", "r6")
+    write(current, "c6", "r6")
+    write(current, "c7", "r7")  # a run that changed only current rows
+    restored = restore_table(settings, "silver.customers", version=3)
+    assert restored.partner is None, "history is at run r6's version already"
+    assert [r.v for r in delta.read(current).collect()] == ["c6"]
+    assert [r.v for r in delta.read(history).collect()] == ["h6"]
+    # the first restore's version was written by no pipeline run: refused, nothing restored
     with pytest.raises(LakehouseError, match="cannot tell which version of silver"):
         restore_table(settings, "silver.customers", version=2)
-    assert delta.version(current) == 2 and delta.version(history) == 3
+    assert delta.version(current) == 5 and delta.version(history) == 4
