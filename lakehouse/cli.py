@@ -220,12 +220,11 @@ def cmd_vacuum(args: argparse.Namespace) -> int:
     progress = _Progress(args.quiet)
     results = vacuum_tables(settings, args.tables, every=args.all, retain_hours=args.retain_hours,
                             dry_run=args.dry_run, force=args.force, progress=progress)
-    files = sum(len(r.files) for r in results)
     size = sum(r.bytes for r in results)
     print(f"{'would remove' if args.dry_run else 'removed'} "
-          f"{files - sum(r.checksums for r in results)} data file(s), {size / 1e6:.1f} MB, "
+          f"{sum(r.data_files for r in results)} data file(s), {size / 1e6:.1f} MB, "
           f"from {len(results)} table(s)")
-    if files and not args.dry_run:
+    if any(r.files for r in results) and not args.dry_run:
         _register_after(settings, progress)
     return 0
 

@@ -121,6 +121,10 @@ class VacuumResult:
         """How many of ``files`` are checksum files (``_is_checksum``)."""
         return sum(1 for f in self.files if _is_checksum(f))
 
+    @property
+    def data_files(self) -> int:
+        return len(self.files) - self.checksums
+
 
 def _is_checksum(path: str) -> bool:
     """A local filesystem's ``.<file>.crc`` beside a file Spark wrote. No commit names it, so

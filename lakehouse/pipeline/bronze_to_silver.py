@@ -226,6 +226,28 @@ def _select(source: SourceConfig, entries: Sequence[LandingEntry], manifest: _Ma
     return _SourceBatch(source, new, replay, settled, skipped, tuple(reprocessed))
 
 
+def _unrecorded(loads: Sequence[tuple[str, dict[str, str]]],
+                recorded: frozenset[str]) -> dict[tuple[str, str], str]:
+    """Files in Bronze that no run recorded (``loads``: ``BronzeToSilver._bronze_loads``):
+    appended by a run that crashed before writing ``ops.ingested_files``. The next run replays
+    their rows rather than appending the files again (Bronze stays append-only and holds each
+    file once). (path, content hash) -> the run whose rows hold it."""
+    found: dict[tuple[str, str], str] = {}
+    for run_id, files in loads:  # newest first
+        if run_id in recorded:
+            break  # runs are serialised: this one settled or replayed everything before it
+        for path, content_hash in files.items():
+            found.setdefault((path, content_hash), run_id)
+    return found
+
+
+def _loaded_by(loads: Sequence[tuple[str, dict[str, str]]]) -> dict[tuple[str, str], str]:
+    """Every file Bronze holds (``loads``, newest first): (path, content hash) -> the run whose
+    rows hold it, the first to load it (an older load overwrites a newer one here)."""
+    return {(path, content_hash): run_id for run_id, files in loads
+            for path, content_hash in files.items()}
+
+
 def _paths_by_run(replay: Sequence[tuple[LandingFile, str]]) -> dict[str, list[str]]:
     """Held-back files grouped by the run whose Bronze rows hold them."""
     by_run: dict[str, list[str]] = defaultdict(list)
@@ -300,9 +322,11 @@ class BronzeToSilver:
                 pending = any(e.identity not in manifest.identities for e in entries)
                 again = self.reprocess is not None and any(
                     self.reprocess.covers(e.relative) for e in entries)
+                loads = self._bronze_loads(source) if pending or again else []
                 batch = _select(source, entries, manifest, self.run_id, self.now,
-                                self._unrecorded_bronze(source, manifest) if pending else None,
-                                self.reprocess, self._bronze_files(source) if again else None)
+                                _unrecorded(loads, manifest.runs.get(source.name, frozenset()))
+                                if pending else None,
+                                self.reprocess, _loaded_by(loads) if again else None)
                 replayed = len(batch.replay) - len(batch.reprocessed)
                 self.progress(f"{source.name}: {len(entries)} landing file(s), "
                               f"{len(batch.new)} new"
@@ -338,39 +362,16 @@ class BronzeToSilver:
                 self.report.docs_path = self.gates.render_docs()
         return self.report
 
-    def _unrecorded_bronze(self, source: SourceConfig,
-                           manifest: _Manifest) -> dict[tuple[str, str], str]:
-        """Files in Bronze that no run recorded: appended by a run that crashed before writing
-        ``ops.ingested_files``. The next run replays their rows rather than appending the files
-        again (Bronze stays append-only and holds each file once)."""
+    def _bronze_loads(self, source: SourceConfig) -> list[tuple[str, dict[str, str]]]:
+        """The Bronze commits that appended ``source``'s files, newest first: each one's run id
+        and the files it names (path -> content hash). None on a full refresh, which writes
+        Bronze anew."""
         table = bronze_table(source.name)
         if self.full_refresh or not self.delta.exists(table):
-            return {}
-        recorded = manifest.runs.get(source.name, frozenset())
-        found: dict[tuple[str, str], str] = {}
-        for entry in self.delta.history(table):  # newest first
-            if entry.step != "bronze" or not entry.run_id:
-                continue
-            if entry.run_id in recorded:
-                break  # runs are serialised: this one settled or replayed everything before it
-            files = json.loads(entry.metadata.get(f"lakehouse.{_BRONZE_FILES}", "{}"))
-            for path, content_hash in files.items():
-                found.setdefault((path, content_hash), entry.run_id)
-        return found
-
-    def _bronze_files(self, source: SourceConfig) -> dict[tuple[str, str], str]:
-        """Every file Bronze holds for ``source``: (path, content hash) -> the run whose rows
-        hold it (each Bronze commit names its files)."""
-        table = bronze_table(source.name)
-        if not self.delta.exists(table):
-            return {}
-        found: dict[tuple[str, str], str] = {}
-        for entry in reversed(self.delta.history(table)):  # oldest first: the first load wins
-            if entry.step == "bronze" and entry.run_id:
-                files = json.loads(entry.metadata.get(f"lakehouse.{_BRONZE_FILES}", "{}"))
-                for path, content_hash in files.items():
-                    found.setdefault((path, content_hash), entry.run_id)
-        return found
+            return []
+        return [(entry.run_id, json.loads(entry.metadata.get(f"lakehouse.{_BRONZE_FILES}", "{}")))
+                for entry in self.delta.history(table)
+                if entry.step == "bronze" and entry.run_id]
 
     # -- phase 1 ------------------------------------------------------------------------------
 

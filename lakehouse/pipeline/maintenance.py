@@ -14,7 +14,8 @@ loaded: Bronze still holds their rows).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -55,6 +56,16 @@ def resolve_tables(lake: Lake, names: Sequence[str], every: bool) -> list[TableI
     return tables
 
 
+@contextlib.contextmanager
+def _tables_under_lock(settings: Settings, names: Sequence[str], every: bool,
+                       delta: DeltaIO | None) -> Iterator[tuple[Lake, DeltaIO, list[TableId]]]:
+    """The lake, its Delta I/O and the tables a command names, while it holds the lake's lock
+    (no run is writing: a file no commit names is nobody's)."""
+    lake = settings.lake()
+    with lake_lock(lake):
+        yield lake, delta or delta_io(None, lake), resolve_tables(lake, names, every)
+
+
 def _size(count: int) -> str:
     return f"{count / 1e6:.1f} MB" if count >= 1e5 else f"{count / 1e3:.1f} kB"
 
@@ -67,15 +78,13 @@ def vacuum_tables(settings: Settings, names: Sequence[str] = (), *, every: bool 
     the table's (7 days by default): versions older than it can then no longer be read."""
     if retain_hours is not None and retain_hours < 0:
         raise LakehouseError(f"--retain-hours must be 0 or more, not {retain_hours}")
-    lake = settings.lake()
-    delta = delta or delta_io(None, lake)
     run_id = new_run_id()
     results = []
-    with lake_lock(lake):  # no run is writing: a file no commit names is nobody's
-        for table in resolve_tables(lake, names, every):
+    with _tables_under_lock(settings, names, every, delta) as (lake, io, tables):
+        for table in tables:
             kept = snapshot_versions(lake, table)
             try:
-                result = delta.vacuum(table, retain_hours, keep_versions=kept, dry_run=dry_run,
+                result = io.vacuum(table, retain_hours, keep_versions=kept, dry_run=dry_run,
                                       enforce_retention=not force, run_id=run_id)
             except LakehouseError as exc:
                 if force:
@@ -91,7 +100,7 @@ def vacuum_tables(settings: Settings, names: Sequence[str] = (), *, every: bool 
 
 def _vacuumed(result: VacuumResult) -> str:
     verb = "would remove" if result.dry_run else "removed"
-    text = (f"{verb} {len(result.files) - result.checksums} data file(s)"
+    text = (f"{verb} {result.data_files} data file(s)"
             + (f" and {result.checksums} checksum file(s)" if result.checksums else "")
             + f", {_size(result.bytes)}" if result.files else "nothing to remove")
     if result.kept_versions:
@@ -119,14 +128,12 @@ def optimize_tables(settings: Settings, names: Sequence[str] = (), *, every: boo
     """Compact each table's small files (rows unchanged; one new version where any)."""
     if target_size_mb is not None and target_size_mb < 1:
         raise LakehouseError(f"--target-size-mb must be at least 1, not {target_size_mb}")
-    lake = settings.lake()
-    delta = delta or delta_io(None, lake)
     run_id = new_run_id()
     results = []
-    with lake_lock(lake):
-        for table in resolve_tables(lake, names, every):
+    with _tables_under_lock(settings, names, every, delta) as (_, io, tables):
+        for table in tables:
             progress(f"{table}: compacting")
-            result = delta.optimize(table, target_size_mb, run_id=run_id)
+            result = io.optimize(table, target_size_mb, run_id=run_id)
             results.append(result)
             progress(f"{table}: {result.files_removed} file(s) compacted into "
                      f"{result.files_added} (version {result.version})" if result.version
@@ -179,36 +186,33 @@ def restore_table(settings: Settings, name: str, *, version: int | None = None,
                              + ("Bronze is append-only, the record every replay and reprocess "
                                 "reads" if table.layer == "bronze" else
                                 "the ops tables are the record of what ran"))
-    lake = settings.lake()
-    delta = delta or delta_io(None, lake)
-    with lake_lock(lake):
-        [table] = resolve_tables(lake, [name], every=False)
+    with _tables_under_lock(settings, [name], False, delta) as (lake, io, [table]):
         target = snapshot(lake, table, version=version, as_of=as_of).version
-        if target == delta.version(table):
+        if target == io.version(table):
             raise LakehouseError(f"{table} is at version {target} already: nothing to restore")
-        history = delta.history(table)
+        history = io.history(table)
         undone = tuple(sorted({e.run_id for e in history
                                if e.version > target and e.run_id
                                and e.operation not in MAINTENANCE_OPERATIONS | REWRITE_OPERATIONS
                                and e.step not in ("restore", "vacuum", "optimize")}))
         partner = _scd2_partner(table)
         paired = None
-        if partner is not None and delta.exists(partner):
+        if partner is not None and io.exists(partner):
             writer = next((e.run_id for e in history if e.version == target), None)
-            paired = _version_written_by(delta, partner, writer, table, target)
+            paired = _version_written_by(io, partner, writer, table, target)
         run_id = new_run_id()
-        new_version = delta.restore(table, target, run_id=run_id)
+        new_version = io.restore(table, target, run_id=run_id)
         progress(f"{table}: restored version {target} as version {new_version}")
         also = None
-        if partner is not None and paired is not None and paired != delta.version(partner):
+        if partner is not None and paired is not None and paired != io.version(partner):
             try:
-                also = (partner, paired, delta.restore(partner, paired, run_id=run_id))
+                also = (partner, paired, io.restore(partner, paired, run_id=run_id))
             except BaseException:
-                delta.restore(table, new_version - 1, run_id=run_id)  # not one half alone
+                io.restore(table, new_version - 1, run_id=run_id)  # not one half alone
                 raise
             progress(f"{partner}: restored version {paired} as version {also[2]} (the SCD2 "
                      f"pair of {table})")
-    days, undated = _loaded_days(delta, undone)
+    days, undated = _loaded_days(io, undone)
     return Restored(table, target, new_version, undone, min(days, default=None),
                     max(days, default=None), undated, also)
 
