@@ -6,15 +6,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from lakehouse.config import Settings
+from lakehouse.config import AwsSettings, Settings
 
 
-def aws_client(settings: Settings, service: str) -> Any:
+def aws_client(settings: Settings | AwsSettings | None, service: str) -> Any:
     """A boto3 client with the configured region and endpoint (boto3's defaults when unset)."""
     import boto3
 
-    return boto3.client(service, region_name=settings.aws.region,
-                        endpoint_url=settings.aws.endpoint_url)
+    aws = settings.aws if isinstance(settings, Settings) else settings or AwsSettings()
+    return boto3.client(service, region_name=aws.region, endpoint_url=aws.endpoint_url)
 
 
 def aws_error(operation: str, exc: Exception) -> str:

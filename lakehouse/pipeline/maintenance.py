@@ -58,11 +58,12 @@ def resolve_tables(lake: Lake, names: Sequence[str], every: bool) -> list[TableI
 
 @contextlib.contextmanager
 def _tables_under_lock(settings: Settings, names: Sequence[str], every: bool,
-                       delta: DeltaIO | None) -> Iterator[tuple[Lake, DeltaIO, list[TableId]]]:
+                       delta: DeltaIO | None, progress: Progress
+                       ) -> Iterator[tuple[Lake, DeltaIO, list[TableId]]]:
     """The lake, its Delta I/O and the tables a command names, while it holds the lake's lock
     (no run is writing: a file no commit names is nobody's)."""
     lake = settings.lake()
-    with lake_lock(lake):
+    with lake_lock(lake, settings.aws, progress):
         yield lake, delta or delta_io(None, lake), resolve_tables(lake, names, every)
 
 
@@ -80,7 +81,7 @@ def vacuum_tables(settings: Settings, names: Sequence[str] = (), *, every: bool 
         raise LakehouseError(f"--retain-hours must be 0 or more, not {retain_hours}")
     run_id = new_run_id()
     results = []
-    with _tables_under_lock(settings, names, every, delta) as (lake, io, tables):
+    with _tables_under_lock(settings, names, every, delta, progress) as (lake, io, tables):
         for table in tables:
             kept = snapshot_versions(lake, table)
             try:
@@ -130,7 +131,7 @@ def optimize_tables(settings: Settings, names: Sequence[str] = (), *, every: boo
         raise LakehouseError(f"--target-size-mb must be at least 1, not {target_size_mb}")
     run_id = new_run_id()
     results = []
-    with _tables_under_lock(settings, names, every, delta) as (_, io, tables):
+    with _tables_under_lock(settings, names, every, delta, progress) as (_, io, tables):
         for table in tables:
             progress(f"{table}: compacting")
             result = io.optimize(table, target_size_mb, run_id=run_id)
@@ -186,7 +187,7 @@ def restore_table(settings: Settings, name: str, *, version: int | None = None,
                              + ("Bronze is append-only, the record every replay and reprocess "
                                 "reads" if table.layer == "bronze" else
                                 "the ops tables are the record of what ran"))
-    with _tables_under_lock(settings, [name], False, delta) as (lake, io, [table]):
+    with _tables_under_lock(settings, [name], False, delta, progress) as (lake, io, [table]):
         target = snapshot(lake, table, version=version, as_of=as_of).version
         if target == io.version(table):
             raise LakehouseError(f"{table} is at version {target} already: nothing to restore")

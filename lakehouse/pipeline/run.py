@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import IO
 
+from lakehouse.config import AwsSettings
 from lakehouse.errors import LakehouseError, LakeLockedError, QualityGateError
 from lakehouse.io.lake import Lake
 from lakehouse.io.landing import landing_date
@@ -59,13 +60,19 @@ class Reprocess:
 
 
 @contextlib.contextmanager
-def lake_lock(lake: Lake) -> Iterator[None]:
+def lake_lock(lake: Lake, aws: AwsSettings | None = None,
+              progress: Progress | None = None) -> Iterator[None]:
     """One run at a time per lake: a second run fails at once with a clear message. The run
-    holding the lock owns the scratch folder: it starts by removing what killed runs left."""
+    holding the lock owns the scratch folder: it starts by removing what killed runs left.
+
+    A local lake is locked with ``flock`` on ``<lake>/_lock`` (released by the kernel when the
+    process dies); an S3 lake with a lease object at the same place (``S3LakeLock``: a
+    conditional write, renewed while the run lasts, taken over once a killed run's lease ran
+    out). ``aws``: how to reach S3 (boto3's defaults when None)."""
     if not lake.is_local:
-        # Object stores have no advisory locks; Glue runs are serialised by the workflow.
-        lake.clear_staging()
-        yield
+        with _object_store_lock(lake, aws, progress):
+            lake.clear_staging()
+            yield
         return
     path = Path(lake.root) / "_lock"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -85,6 +92,34 @@ def lake_lock(lake: Lake) -> Iterator[None]:
         yield
     finally:
         handle.close()
+
+
+@contextlib.contextmanager
+def _object_store_lock(lake: Lake, aws: AwsSettings | None,
+                       progress: Progress | None) -> Iterator[None]:
+    if not lake.root.startswith("s3://"):
+        raise LakehouseError(f"the lake {lake.root}: only local folders and s3:// lakes can be "
+                             "locked against a second run")
+    from lakehouse.aws import aws_client
+    from lakehouse.aws.lock import S3LakeLock
+
+    lock = S3LakeLock(lake.root, aws_client(aws, "s3"))
+    lock.acquire()
+    if lock.took_over and progress is not None:
+        progress(f"lock: took over the lake lock of {lock.took_over}, whose lease ran out "
+                 "(a run that was stopped); its scratch files are removed")
+    failed = False
+    try:
+        yield
+    except BaseException:
+        failed = True
+        raise
+    finally:
+        try:
+            lock.release()
+        except LakehouseError:
+            if not failed:  # the run's own error comes first
+                raise
 
 
 # How long a run that finds the lake locked waits for the holder to name itself: the holder
