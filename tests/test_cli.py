@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from deltalake import DeltaTable
 
 from lakehouse.cli import main
 from lakehouse.config import DEFAULT_CONF_DIR
@@ -69,6 +70,9 @@ def test_demo_then_run_then_history(capsys, tmp_path, spark):
     assert code == 0
     lines = out.splitlines()
     assert lines[1].split()[0] == "0" and "silver" in lines[1]
+    written = DeltaTable(f"{lake}/silver/transactions").to_pyarrow_table().num_rows
+    assert f" +{written:,} " in f"{lines[1]} ", "the first load's rows are in its history"
+    assert lines[-1].startswith("rows: + written")
     code, out, _ = run(capsys, "history", "gold.customer_summary", "--lake", lake)
     assert code == 0 and out.splitlines()[1].split()[-1] == "full", out
     code, out, _ = run(capsys, "tables", "--lake", lake)

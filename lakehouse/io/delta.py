@@ -88,6 +88,15 @@ class MergeResult:
         return self.source_rows - self.inserted - self.updated - self.deleted
 
 
+# commit metadata (lakehouse.<key>): the rows a commit of Spark-written files added
+ROWS_ADDED = "rows_added"
+# Commits that change neither a row nor a file of the table's snapshot: delta-rs and delta-spark
+# log a vacuum as two of them. The table's data is as its last other commit left it.
+MAINTENANCE_OPERATIONS = frozenset({"VACUUM START", "VACUUM END"})
+# Commits that rewrite files but no row (compaction): what was built from the table still holds.
+REWRITE_OPERATIONS = frozenset({"OPTIMIZE"})
+
+
 @dataclass(frozen=True)
 class HistoryEntry:
     version: int
@@ -98,12 +107,29 @@ class HistoryEntry:
     metrics: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, str] = field(default_factory=dict)  # lakehouse.* commit metadata
 
+    def _count(self, *names: str) -> int | None:
+        for name in names:
+            value = self.metrics.get(name, self.metadata.get(f"lakehouse.{name}"))
+            if value not in (None, ""):
+                return int(value)
+        return None
 
-# Commits that change neither a row nor a file of the table's snapshot: delta-rs and delta-spark
-# log a vacuum as two of them. The table's data is as its last other commit left it.
-MAINTENANCE_OPERATIONS = frozenset({"VACUUM START", "VACUUM END"})
-# Commits that rewrite files but no row (compaction): what was built from the table still holds.
-REWRITE_OPERATIONS = frozenset({"OPTIMIZE"})
+    def row_changes(self) -> str:
+        """What the commit did to rows, e.g. ``+1,002,757`` (written), ``+10,805 ~12`` (a
+        merge: inserted, updated) or ``-3`` (deleted); empty when it changed none (a vacuum, a
+        compaction) or its engine did not say. delta-rs and delta-spark name their metrics
+        differently; commits of files written by Spark carry ``lakehouse.rows_added``."""
+        inserted = self._count("num_target_rows_inserted", "numTargetRowsInserted")
+        updated = self._count("num_target_rows_updated", "numTargetRowsUpdated")
+        deleted = self._count("num_target_rows_deleted", "numTargetRowsDeleted",
+                              "num_deleted_rows", "numDeletedRows")
+        if inserted is None and updated is None and deleted is None:
+            if self.operation in REWRITE_OPERATIONS | MAINTENANCE_OPERATIONS:
+                return ""
+            inserted = self._count("num_added_rows", "numOutputRows", ROWS_ADDED)
+        parts = [f"{sign}{n:,}" for sign, n in (("+", inserted), ("~", updated),
+                                                ("-", deleted)) if n]
+        return " ".join(parts) or ("0" if inserted is not None else "")
 
 
 @dataclass(frozen=True)
@@ -736,7 +762,10 @@ class DeltaRsIO(DeltaIO):
             actions += added
             rows += counted
         fault_point(f"delta.commit:{table}")  # Parquet written, not yet in the log
-        properties = CommitProperties(custom_metadata=commit_metadata(run_id, step, metadata))
+        # delta-rs records no metrics for a commit of files written elsewhere: the rows it adds
+        # are said in the metadata ("lakehouse history" shows them)
+        properties = CommitProperties(custom_metadata=commit_metadata(
+            run_id, step, {**(metadata or {}), ROWS_ADDED: str(rows)} if actions else metadata))
         if not exists:
             create_table_with_add_actions(uri, Schema.from_json(schema.json()), actions,
                                           mode="error", commit_properties=properties)

@@ -17,6 +17,7 @@ from pyspark.sql import types as T
 from lakehouse.errors import LakehouseError, TableNotFoundError
 from lakehouse.io.delta import (
     DeltaRsIO,
+    HistoryEntry,
     MergeSpec,
     SchemaMismatchError,
     Target,
@@ -104,8 +105,26 @@ def test_overwrite_replaces_and_history_carries_run_ids(spark, delta):
                 run_id="run-2", step="reload")
     assert delta.read(TABLE).count() == 2
     history = delta.history(TABLE)
-    assert [(h.version, h.run_id, h.step) for h in history] == [
-        (1, "run-2", "reload"), (0, "run-1", "load")]
+    assert [(h.version, h.run_id, h.step, h.row_changes()) for h in history] == [
+        (1, "run-2", "reload", "+2"), (0, "run-1", "load", "+1")]
+
+
+def test_history_says_what_each_commit_did_to_rows(spark, delta):
+    """Spark-written files committed by delta-rs (their rows in the commit's metadata), a merge
+    (delta-rs' metrics) and a delete; delta-spark's spelling of the same metrics."""
+    delta.write(frame(spark, *((f"k{i}", "1.00", i) for i in range(1500))), TABLE)
+    delta.merge(frame(spark, ("k1", "9.00", 1), ("k2", "8.00", 2), ("new", "1.00", 9)), TABLE,
+                MergeSpec(keys=("id",), update_when="true"))
+    delta.delete(TABLE, "id IN ('k3', 'k4', 'k5')")
+    assert [h.row_changes() for h in delta.history(TABLE)] == ["-3", "+1 ~2", "+1,500"]
+    spark_merge = HistoryEntry(4, dt.datetime.now(dt.UTC), "MERGE", None, None, {
+        "numTargetRowsInserted": "0", "numTargetRowsUpdated": "7",
+        "numTargetRowsDeleted": "0", "numOutputRows": "900"})
+    spark_write = HistoryEntry(5, dt.datetime.now(dt.UTC), "WRITE", None, None,
+                               {"numOutputRows": "12"})
+    vacuum = HistoryEntry(6, dt.datetime.now(dt.UTC), "VACUUM END", None, None,
+                          {"numDeletedFiles": "4"})
+    assert [e.row_changes() for e in (spark_merge, spark_write, vacuum)] == ["~7", "+12", ""]
 
 
 def test_empty_append_commits_nothing(spark, delta):
@@ -340,7 +359,7 @@ def test_commit_metadata_is_kept_in_history(spark, delta):
                 metadata={"inputs": '{"silver.x": 3}'})
     entry = delta.history(TABLE, 1)[0]
     assert entry.metadata == {"lakehouse.run_id": "r9", "lakehouse.step": "gold",
-                              "lakehouse.inputs": '{"silver.x": 3}'}
+                              "lakehouse.inputs": '{"silver.x": 3}', "lakehouse.rows_added": "1"}
 
 
 def test_card_tokens_stay_dictionary_encoded(spark, delta, lake):
