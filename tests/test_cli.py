@@ -97,8 +97,10 @@ def test_card_number_scan_blocks_publishing_with_exit_2(capsys, tmp_path, spark)
     code, _, err = run(capsys, "run", "--lake", str(lake), "--landing", str(landing))
     assert code == 2, err
     assert_one_line_error(err, "quality gate blocked publishing silver.transactions")
-    assert ("failed: silver.transactions: expect_column_values_to_be_in_set(card_number_found) "
-            "failed: 1 unexpected") in err
+    # the expectation's meaning first, then its name and what it found
+    assert ("failed: silver.transactions: not met: no card number in any column of Silver or "
+            "quarantine rows (expect_column_values_to_be_in_set(card_number_found): 1 of ") in err
+    assert planted not in err
     for table in ("transactions", "customers", "loans"):
         assert not (lake / "silver" / table).exists(), "no Silver table was published"
     assert (lake / "silver" / "transactions_quarantine" / "_delta_log").is_dir(), "evidence kept"

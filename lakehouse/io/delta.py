@@ -106,6 +106,13 @@ class HistoryEntry:
     step: str | None
     metrics: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, str] = field(default_factory=dict)  # lakehouse.* commit metadata
+    parameters: dict[str, str] = field(default_factory=dict)  # operationParameters (mode, ...)
+
+    @property
+    def overwrote(self) -> bool:
+        """Whether the commit replaced the table's rows (a full refresh), so that no row of an
+        earlier commit is in the versions after it."""
+        return self.parameters.get("mode", "").lower() == "overwrite"
 
     def _count(self, *names: str) -> int | None:
         for name in names:
@@ -1005,6 +1012,8 @@ class DeltaRsIO(DeltaIO):
                 step=meta.get("lakehouse.step"),
                 metrics=dict(item.get("operationMetrics") or {}),
                 metadata={k: str(v) for k, v in meta.items() if k.startswith("lakehouse.")},
+                parameters={k: str(v) for k, v in
+                            (item.get("operationParameters") or {}).items()},
             ))
         return entries
 
@@ -1232,7 +1241,7 @@ class DeltaSparkIO(DeltaIO):
             self._delta_table(table).history()
         entries = []
         for row in frame.select("version", "timestamp", "operation", "userMetadata",
-                                "operationMetrics").collect():
+                                "operationMetrics", "operationParameters").collect():
             meta = json.loads(row["userMetadata"]) if row["userMetadata"] else {}
             entries.append(HistoryEntry(
                 version=int(row["version"]),
@@ -1242,6 +1251,7 @@ class DeltaSparkIO(DeltaIO):
                 step=meta.get("lakehouse.step"),
                 metrics=dict(row["operationMetrics"] or {}),
                 metadata={k: str(v) for k, v in meta.items() if k.startswith("lakehouse.")},
+                parameters={k: str(v) for k, v in (row["operationParameters"] or {}).items()},
             ))
         return entries
 

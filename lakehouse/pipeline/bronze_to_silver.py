@@ -85,6 +85,7 @@ class _Manifest:
     hashes: frozenset[str]                       # settled content
     blocked: dict[str, str]                      # content held back by a gate -> its run id
     runs: dict[str, frozenset[str]] = field(default_factory=dict)  # source -> runs recorded
+    blocked_rows: dict[str, int] = field(default_factory=dict)  # held-back content -> its rows
 
     @classmethod
     def empty(cls) -> _Manifest:
@@ -96,19 +97,21 @@ class _Manifest:
             return cls.empty()
         rows = [r for r in delta.read_records(ops.INGESTED_FILES, (
             "source", "path", "size", "modified_at", "content_hash", "outcome", "run_id",
-            "ingested_at")) if r["content_hash"] is not None]
+            "ingested_at", "rows_in")) if r["content_hash"] is not None]
         settled = [r for r in rows if r["outcome"] in ops.SETTLED]
         hashes = frozenset(r["content_hash"] for r in settled)
         blocked: dict[str, str] = {}
+        blocked_rows: dict[str, int] = {}
         for r in sorted(rows, key=lambda r: r["ingested_at"]):
             if r["outcome"] == ops.BLOCKED and r["content_hash"] not in hashes:
                 blocked[r["content_hash"]] = r["run_id"]
+                blocked_rows[r["content_hash"]] = r["rows_in"]
         runs: dict[str, set[str]] = defaultdict(set)
         for r in rows:
             runs[r["source"]].add(r["run_id"])
         return cls(frozenset((r["path"], r["size"], int(r["modified_at"].timestamp() * 1000))
                              for r in settled), hashes, blocked,
-                   {source: frozenset(ids) for source, ids in runs.items()})
+                   {source: frozenset(ids) for source, ids in runs.items()}, blocked_rows)
 
 
 @dataclass(frozen=True)
@@ -213,7 +216,9 @@ def _select(source: SourceConfig, entries: Sequence[LandingEntry], manifest: _Ma
             settled.append(record(file, ops.DUPLICATE_FILE,
                                   f"same content as {first_with_hash[file.content_hash]}"))
         elif file.content_hash in manifest.blocked:
-            replay.append((file, manifest.blocked[file.content_hash]))
+            # its rows are those of the run that appended it to Bronze, which is not the run
+            # that last recorded it blocked when it was blocked again on a replay
+            replay.append((file, loaded or manifest.blocked[file.content_hash]))
         elif file.content_hash and (file.relative, file.content_hash) in unrecorded:
             replay.append((file, unrecorded[(file.relative, file.content_hash)]))
         elif file.problem:
@@ -275,6 +280,27 @@ class _EntityBatch:
         return [r for b in self.batches for r in b.replay]
 
 
+def _check_replays(work: Sequence[_EntityBatch], manifest: _Manifest) -> None:
+    """Every file a gate held back yields, replayed from Bronze, the rows the run that held it
+    back counted; a file that yields fewer (its rows are not where Bronze's history and
+    ``ops.ingested_files`` say, e.g. its content landed again under another path) stops the
+    run before anything is published, rather than being settled with rows missing."""
+    for item in work:
+        for batch in item.batches:
+            for file, run_id in batch.replay:
+                expected = manifest.blocked_rows.get(file.content_hash or "")
+                if expected is None or file.relative in batch.reprocessed:
+                    continue
+                found = sum(item.per_file.get(file.relative, {}).values())
+                if found != expected:
+                    raise LakehouseError(
+                        f"{batch.source.name}: {file.relative} was held back by a quality gate "
+                        f"with {expected:,} row(s), but replaying it from Bronze (the rows run "
+                        f"{run_id} appended) found {found:,}; nothing was published. Its "
+                        "content may have been loaded under another path: land it under that "
+                        "path again, or run with --full-refresh")
+
+
 class BronzeToSilver:
     """One run of the Bronze -> Silver step over all sources."""
 
@@ -326,7 +352,7 @@ class BronzeToSilver:
                 batch = _select(source, entries, manifest, self.run_id, self.now,
                                 _unrecorded(loads, manifest.runs.get(source.name, frozenset()))
                                 if pending else None,
-                                self.reprocess, _loaded_by(loads) if again else None)
+                                self.reprocess, _loaded_by(loads))
                 replayed = len(batch.replay) - len(batch.reprocessed)
                 self.progress(f"{source.name}: {len(entries)} landing file(s), "
                               f"{len(batch.new)} new"
@@ -348,6 +374,7 @@ class BronzeToSilver:
         try:
             for item in work:
                 self._prepare(item)
+            _check_replays(work, manifest)  # before anything is published
             blocked = any(item.gate is not None and not item.gate.success for item in work)
             for item in work:
                 self._finish(item, publish=not blocked)
@@ -364,14 +391,20 @@ class BronzeToSilver:
 
     def _bronze_loads(self, source: SourceConfig) -> list[tuple[str, dict[str, str]]]:
         """The Bronze commits that appended ``source``'s files, newest first: each one's run id
-        and the files it names (path -> content hash). None on a full refresh, which writes
-        Bronze anew."""
+        and the files it names (path -> content hash). Only those since the last full refresh
+        (which wrote Bronze anew: the rows of the loads before it are gone). None on a full
+        refresh."""
         table = bronze_table(source.name)
         if self.full_refresh or not self.delta.exists(table):
             return []
-        return [(entry.run_id, json.loads(entry.metadata.get(f"lakehouse.{_BRONZE_FILES}", "{}")))
-                for entry in self.delta.history(table)
-                if entry.step == "bronze" and entry.run_id]
+        loads = []
+        for entry in self.delta.history(table):
+            if entry.step == "bronze" and entry.run_id:
+                loads.append((entry.run_id, json.loads(
+                    entry.metadata.get(f"lakehouse.{_BRONZE_FILES}", "{}"))))
+            if entry.overwrote:
+                break
+        return loads
 
     # -- phase 1 ------------------------------------------------------------------------------
 

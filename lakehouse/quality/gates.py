@@ -65,6 +65,7 @@ class ExpectationResult:
     unexpected_count: int | None
     unexpected_percent: float | None
     element_count: int | None
+    description: str | None = None  # what the expectation means, in words, where it says
 
     def describe(self) -> str:
         what = f"{self.expectation}({self.column})" if self.column else self.expectation
@@ -73,7 +74,11 @@ class ExpectationResult:
             details.append(f"observed {self.observed}")
         if self.unexpected_count:
             percent = f" ({self.unexpected_percent:.2f}%)" if self.unexpected_percent else ""
-            details.append(f"{self.unexpected_count} unexpected{percent}")
+            of = f" of {self.element_count:,} rows" if self.element_count else ""
+            details.append(f"{self.unexpected_count:,}{of} unexpected{percent}")
+        if self.description:  # the words first, Great Expectations' name after
+            return (f"{self.table}: not met: {self.description} ({what}"
+                    + (f": {', '.join(details)})" if details else ")"))
         return f"{self.table}: {what} failed" + (f": {', '.join(details)}" if details else "")
 
 
@@ -334,7 +339,8 @@ class QualityGates:
                 results.append(ExpectationResult(
                     table, config.type, column, bool(item.success),
                     _short(result.get("observed_value")), unexpected,
-                    result.get("unexpected_percent"), result.get("element_count")))
+                    result.get("unexpected_percent"), result.get("element_count"),
+                    config.description))
         gate = GateResult(table, tuple(results), round(time.perf_counter() - started, 3),
                           engine, rows)
         log.info("gate %s: %s in %.1fs (%s)", table, "passed" if gate.success else "FAILED",

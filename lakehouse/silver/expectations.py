@@ -51,7 +51,7 @@ def silver_expectations(entity: Entity, sources: Sequence[SourceConfig],
         checks.append(gxe.ExpectColumnValuesToBeInSet(
             column=OUTCOME, value_set=[CLEAN, DUPLICATE], mostly=round(1 - limit, 6),
             **_where(**of_source),
-            description=f"at most {limit:.1%} of {source.name}'s rows are quarantined"))
+            description=f"at most {limit:.1%} of the {source.name} rows are quarantined"))
         clean = _where(**{OUTCOME: CLEAN, **of_source})
         for name, spec in source.fields.items():
             column = output_columns(name, source.field_pii(name))[0]

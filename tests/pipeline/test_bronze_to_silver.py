@@ -312,3 +312,24 @@ def test_full_refresh_rebuilds_the_same_silver(world, spark):
                                     if p.is_file())
     for table in SILVER:
         assert content(world, table) == before[table], table
+
+
+def test_a_held_back_file_whose_rows_are_not_found_stops_the_run(spark, tmp_path):
+    """A file a gate held back is replayed from Bronze by its path. Landed again under another
+    path (same content), its replay finds none of its rows: the run stops with a clear error
+    before publishing, instead of settling the file as empty with its rows lost."""
+    generate(tmp_path / "landing", customers=10, months=1, seed=2, defect_rate=0.1)
+    strict = load_settings(lake_root=str(tmp_path / "lake"),
+                           landing_root=str(tmp_path / "landing"), environ={},
+                           quality={"max_quarantine_rate": {"default": 0.0}})
+    assert bronze_to_silver(strict, spark=spark).blocked
+    held = sorted((tmp_path / "landing" / "transactions").rglob("*.csv"))[0]
+    rows = len(held.read_text().splitlines()) - 1
+    moved = tmp_path / "landing" / "transactions" / "moved" / held.name
+    moved.parent.mkdir()
+    held.rename(moved)
+    with pytest.raises(b2s.LakehouseError, match=rf"transactions/moved/{held.name} was held back "
+                       rf"by a quality gate with {rows} row\(s\), but replaying it from Bronze "
+                       r"\(the rows run \S+ appended\) found 0; nothing was published"):
+        bronze_to_silver(strict, spark=spark)
+    assert not (tmp_path / "lake" / "silver" / "transactions").exists()

@@ -185,3 +185,23 @@ def test_rows_that_fail_a_rule_now_leave_silver_for_the_quarantine(world, spark)
         "a rule now"
     summary = table(world, TableId("gold", "customer_summary"))
     assert summary.agg(F.sum("txn_count")).first()[0] == silver.count()
+
+
+def test_after_a_full_refresh_a_reprocess_reads_the_rows_the_refresh_loaded(world, spark):
+    """A full refresh writes Bronze anew: the loads before it hold no rows any more. A day
+    reprocessed after it is read from the refresh's load (it was read from the first load's
+    run, whose rows are gone, and its files were recorded as empty)."""
+    refreshed = run_workflow(world["fixed"], spark=spark, full_refresh=True)
+    assert not refreshed.blocked, refreshed.summary()
+    silver_before = table(world, SILVER).count()
+    day = min(d for f in refreshed.files if f.source == "transactions"
+              and (d := landing_date(f.path)) is not None)
+
+    report = run_workflow(world["fixed"], spark=spark, reprocess=Reprocess(day, day))
+    again = [f for f in report.files if f.note == "reprocessed (--from/--to)"
+             and f.source == "transactions"]
+    assert again, report.summary()
+    assert all(f.outcome == "loaded" and f.rows_in > 0 for f in again), again
+    loaded = {f.path: f.rows_in for f in refreshed.files}
+    assert all(f.rows_in == loaded[f.path] for f in again), "every row of the day, once"
+    assert table(world, SILVER).count() == silver_before

@@ -154,6 +154,14 @@ def test_a_dirty_batch_is_blocked_then_replayed_once(world, spark):
     assert [(r.table, r.column) for r in failed] == [("silver.transactions", "outcome")]
     assert failed[0].unexpected_percent == pytest.approx(50.0), "20 of 40 rows quarantined"
 
+    # run again before the limit is raised: blocked again, from the same Bronze rows (the
+    # file's rows are those of the run that appended it, not of this run, which records it
+    # blocked too: the run after it once found no rows and settled the file as empty)
+    report = run_workflow(world["settings"], spark=spark)
+    assert report.blocked
+    assert ": 0 new file(s), 1 replayed from Bronze, " in report.summary().splitlines()[0]
+    assert read(world, "silver.transactions_quarantine").count() == quarantine_before + 20
+
     relaxed = load_settings(lake_root=world["settings"].lake_root,
                             landing_root=world["settings"].landing_root, environ={},
                             quality={"max_quarantine_rate": {"default": 0.6},
@@ -172,7 +180,7 @@ def test_a_dirty_batch_is_blocked_then_replayed_once(world, spark):
     assert after["gold.customer_summary"] == before["gold.customer_summary"] + 1
     outcomes = [r.outcome for r in read(world, "ops.ingested_files")
                 .where(F.col("path").endswith("dirty.csv")).orderBy("ingested_at").collect()]
-    assert outcomes == ["blocked", "loaded"]
+    assert outcomes == ["blocked", "blocked", "loaded"]
 
 
 def gold_rows(world):
