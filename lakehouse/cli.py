@@ -112,12 +112,12 @@ def cmd_history(args: argparse.Namespace) -> int:
     settings = _settings(args)
     delta = delta_io(None, settings.lake())
     entries = delta.history(TableId.parse(args.table), args.limit)
-    print(f"{'version':>7}  {'timestamp (UTC)':<19}  {'operation':<14} {'step':<7} "
+    print(f"{'version':>7}  {'timestamp (UTC)':<19}  {'operation':<14} {'step':<8} "
           f"{'run id':<24}  {'rows':<20} build")
     for e in entries:
         build = e.metadata.get("lakehouse.build", "")  # Gold: "full" or "incremental"
         print(f"{e.version:>7}  {e.timestamp:%Y-%m-%d %H:%M:%S}  {e.operation:<14} "
-              f"{e.step or '':<7} {e.run_id or '':<24}  {e.row_changes():<20} {build}".rstrip())
+              f"{e.step or '':<8} {e.run_id or '':<24}  {e.row_changes():<20} {build}".rstrip())
     print("rows: + written or inserted, ~ updated, - deleted")
     return 0
 

@@ -1343,7 +1343,23 @@ def snapshot(lake: Lake, table: TableId, version: int | None = None,
     if as_of is not None and version is None:
         _load_as_of(dt, table, as_of)
     schema = pa.schema(DeltaTable.schema(dt).to_arrow())
-    return Snapshot(table, dt.version(), tuple(dt.file_uris()), schema)
+    files = tuple(dt.file_uris())
+    if version is not None or as_of is not None:
+        _require_files(lake, table, dt.version(), files)
+    return Snapshot(table, dt.version(), files, schema)
+
+
+def _require_files(lake: Lake, table: TableId, version: int, files: Sequence[str]) -> None:
+    """An earlier version is readable only while a vacuum has left its files (its log entries
+    outlive them): a clear error otherwise, not the reader's "file not found"."""
+    fs, _ = lake.filesystem()
+    infos = fs.get_file_info([lake.fs_path(f) for f in files])
+    missing = sum(1 for info in infos if info.type == pafs.FileType.NotFound)
+    if missing:
+        raise LakehouseError(
+            f"{table} version {version} can no longer be read: {missing} of its {len(files)} "
+            "data file(s) were removed by a vacuum; read a later version ('lakehouse history "
+            f"{table}' lists them)")
 
 
 def data_bytes(lake: Lake, table: TableId) -> int:

@@ -22,6 +22,7 @@ from lakehouse.io.delta import (
     SchemaMismatchError,
     Target,
     delta_jars_present,
+    snapshot,
 )
 from lakehouse.io.lake import TableId
 
@@ -628,6 +629,11 @@ def test_vacuum_removes_unnamed_and_replaced_files_past_the_retention(spark, del
     assert [r.id for r in delta.read(TABLE).collect()] == ["b"]
     with pytest.raises(Exception):  # noqa: B017 - the engine's own file-not-found error
         delta.read(TABLE, version=0).collect()
+    # the query engine, snapshots and read_table say so in words
+    with pytest.raises(LakehouseError, match=r"silver.things version 0 can no longer be read: "
+                       r"1 of its 1 data file\(s\) were removed by a vacuum"):
+        snapshot(lake, TABLE, version=0)
+    assert snapshot(lake, TABLE, version=1).files, "the current version is whole"
     # a vacuum changes no file of the snapshot: it adds versions but not a data version
     assert delta.version(TABLE) == version + 2
     assert delta.data_version(TABLE) == version

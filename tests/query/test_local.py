@@ -236,3 +236,24 @@ def test_a_published_snapshot_holds_exactly_that_versions_rows(lake, capsys):
 def test_unsupported_sql_names_the_construct(lake, sql, message):
     with pytest.raises(QueryError, match=message):
         LocalEngine(lake["lake"]).query(sql)
+
+
+def test_a_vacuumed_version_is_a_clear_error_not_a_missing_file(tmp_path, capsys):
+    """A vacuum leaves an old version's log entry but removes its files: time travel to it, and
+    publishing it as a snapshot, say so (it was DuckDB's 'No files found', as unexpected)."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    uri = str(tmp_path / "lake" / "gold" / "things")
+    write_deltalake(uri, pa.table({"id": ["a"]}))
+    write_deltalake(uri, pa.table({"id": ["b", "c"]}), mode="overwrite")
+    DeltaTable(uri).vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False)
+    lake = ["--lake", str(tmp_path / "lake")]
+    assert main(["query", "-e", "SELECT count(*) AS n FROM gold.things", *lake]) == 0
+    assert main(["query", "-e", "SELECT count(*) FROM gold.things FOR VERSION AS OF 0",
+                 *lake]) == 1
+    assert main(["snapshot", "gold.things", "--version", "0", *lake]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["lakehouse: gold.things version 0 can no longer be read: 1 of its 1 data "
+                   "file(s) were removed by a vacuum; read a later version ('lakehouse history "
+                   "gold.things' lists them)"] * 2
