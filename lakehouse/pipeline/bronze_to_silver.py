@@ -99,7 +99,10 @@ class _Manifest:
             "source", "path", "size", "modified_at", "content_hash", "outcome", "run_id",
             "ingested_at", "rows_in")) if r["content_hash"] is not None]
         settled = [r for r in rows if r["outcome"] in ops.SETTLED]
-        hashes = frozenset(r["content_hash"] for r in settled)
+        # content settled on its own: a copy's record (duplicate_file) settles only the copy;
+        # its content is the original's, which a gate may still hold back
+        hashes = frozenset(r["content_hash"] for r in settled
+                           if r["outcome"] != ops.DUPLICATE_FILE)
         blocked: dict[str, str] = {}
         blocked_rows: dict[str, int] = {}
         for r in sorted(rows, key=lambda r: r["ingested_at"]):

@@ -134,6 +134,10 @@ def test_a_dirty_batch_is_blocked_then_replayed_once(world, spark):
             f"{'-5.00' if i % 2 else '12.00'},A,B,F,S,Boston,MA,02108,42.3,-71.0,1000,"
             f"Nurse,1980-01-01,{i:032x},1709287200,42.0,-71.5,0" for i in range(40)]
     dirty.write_text(header + "\n" + "\n".join(rows) + "\n")
+    # a copy landed beside it: recorded as a copy, it must not settle the held-back original
+    copy = dirty.parent.parent / "later" / "dirty_copy.csv"  # listed after the original
+    copy.parent.mkdir()
+    copy.write_bytes(dirty.read_bytes())
     published = SILVER + GOLD
     before = versions(world, published)
     bronze_before = read(world, "bronze.transactions").count()
@@ -141,7 +145,9 @@ def test_a_dirty_batch_is_blocked_then_replayed_once(world, spark):
 
     report = run_workflow(world["settings"], spark=spark)
     assert report.blocked
-    assert ": 1 new file(s), " in report.summary().splitlines()[0]
+    assert ": 2 new file(s), " in report.summary().splitlines()[0]
+    assert {f.path.rsplit("/", 1)[-1]: f.outcome for f in report.files} == {
+        "dirty.csv": "blocked", "dirty_copy.csv": "duplicate_file"}
     with pytest.raises(QualityGateError) as caught:
         report.raise_if_blocked()
     assert caught.value.exit_code == 2
