@@ -29,7 +29,7 @@ from pyspark.sql import functions as F
 
 from lakehouse.bronze.ingest import bronze_table, with_lineage
 from lakehouse.config import Settings, SourceConfig
-from lakehouse.errors import ConfigError, LakehouseError
+from lakehouse.errors import ConfigError, LakehouseError, LandingError
 from lakehouse.io.delta import CommitResult, DeltaIO, MergeSpec, WriteMode, delta_io
 from lakehouse.io.lake import TableId
 from lakehouse.io.landing import (
@@ -377,7 +377,9 @@ class BronzeToSilver:
         try:
             for item in work:
                 self._prepare(item)
-            _check_replays(work, manifest)  # before anything is published
+            # before anything is published
+            _check_replays(work, manifest)
+            self._check_unchanged(work)
             blocked = any(item.gate is not None and not item.gate.success for item in work)
             for item in work:
                 self._finish(item, publish=not blocked)
@@ -391,6 +393,34 @@ class BronzeToSilver:
             if self.render_docs:
                 self.report.docs_path = self.gates.render_docs()
         return self.report
+
+    def _check_unchanged(self, work: Sequence[_EntityBatch]) -> None:
+        """The new landing files are as they were listed (size, modification time) once this
+        run has read them: a file still being copied into the landing area, or rewritten in
+        place, while the run read it could have given Bronze and Silver different rows, or
+        part of a file under the hash of another part. Such a run stops before publishing;
+        the next run reads the file as it is then (nothing is recorded, so it is new)."""
+        changed = []
+        for item in work:
+            for batch in item.batches:
+                if not batch.new:
+                    continue
+                now = {e.relative: e for e in list_landing(self.settings.landing_root,
+                                                           batch.source)}
+                for file in batch.new:
+                    entry = now.get(file.relative)
+                    if entry is None:
+                        changed.append(f"{file.relative} (removed)")
+                    elif entry.identity != (file.relative, file.size,
+                                            int(file.modified.timestamp() * 1000)):
+                        changed.append(f"{file.relative} ({file.size:,} -> {entry.size:,} "
+                                       "bytes)" if entry.size != file.size else
+                                       f"{file.relative} (modified)")
+        if changed:
+            raise LandingError(
+                f"{len(changed)} landing file(s) changed while this run read them: "
+                + ", ".join(changed[:5]) + (", ..." if len(changed) > 5 else "")
+                + "; nothing was published. Run again once they are complete")
 
     def _bronze_loads(self, source: SourceConfig) -> list[tuple[str, dict[str, str]]]:
         """The Bronze commits that appended ``source``'s files, newest first: each one's run id

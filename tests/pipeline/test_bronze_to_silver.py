@@ -333,3 +333,36 @@ def test_a_held_back_file_whose_rows_are_not_found_stops_the_run(spark, tmp_path
                        r"\(the rows run \S+ appended\) found 0; nothing was published"):
         bronze_to_silver(strict, spark=spark)
     assert not (tmp_path / "lake" / "silver" / "transactions").exists()
+
+
+def test_a_file_written_to_while_the_run_reads_it_stops_the_run(spark, tmp_path, monkeypatch):
+    """A landing file still being copied in (it grows after it was listed and hashed) stops the
+    run before publishing; the next run loads it whole, once."""
+    generate(tmp_path / "landing", customers=8, months=1, seed=4, defect_rate=0.0)
+    settings = load_settings(lake_root=str(tmp_path / "lake"),
+                             landing_root=str(tmp_path / "landing"), environ={})
+    growing = sorted((tmp_path / "landing" / "transactions").rglob("*.csv"))[-1]
+    lines = growing.read_text().splitlines(keepends=True)
+    growing.write_text("".join(lines[:-3]))  # the copy is not finished when the run lists it
+    read_raw = b2s.read_raw
+
+    def read_while_the_copy_finishes(spark, source, files):
+        raw = read_raw(spark, source, files)
+        if source.name == "transactions":
+            growing.write_text("".join(lines))
+        return raw
+
+    monkeypatch.setattr(b2s, "read_raw", read_while_the_copy_finishes)
+    size = f"{len(''.join(lines[:-3]).encode()):,} -> {len(''.join(lines).encode()):,} bytes"
+    with pytest.raises(b2s.LandingError, match=rf"1 landing file\(s\) changed while this run "
+                       rf"read them: transactions/\S+{growing.name} \({size}\); nothing was "
+                       "published"):
+        bronze_to_silver(settings, spark=spark)
+    assert not (tmp_path / "lake" / "silver" / "transactions").exists()
+
+    monkeypatch.setattr(b2s, "read_raw", read_raw)
+    report = bronze_to_silver(settings, spark=spark)
+    assert not report.blocked
+    silver = delta_io(spark, Lake.at(settings.lake_root)).read(TableId("silver", "transactions"))
+    assert silver.where(F.col("source_file").endswith(growing.name)).count() == len(lines) - 1
+    assert silver.count() == silver.select("trans_id").distinct().count()
