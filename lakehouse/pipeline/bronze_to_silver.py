@@ -189,6 +189,7 @@ def _select(source: SourceConfig, entries: Sequence[LandingEntry], manifest: _Ma
     ``in_bronze``: (path, content hash) -> the run whose Bronze rows hold the file."""
     unrecorded = unrecorded or {}
     in_bronze = in_bronze or {}
+    landed = {entry.relative for entry in entries}
     new: list[LandingFile] = []
     replay: list[tuple[LandingFile, str]] = []
     settled: list[ops.IngestedFile] = []
@@ -218,6 +219,13 @@ def _select(source: SourceConfig, entries: Sequence[LandingEntry], manifest: _Ma
         elif file.content_hash and file.content_hash in first_with_hash:
             settled.append(record(file, ops.DUPLICATE_FILE,
                                   f"same content as {first_with_hash[file.content_hash]}"))
+        elif file.content_hash in manifest.blocked and loaded is None \
+                and (original := _held_original(file, in_bronze, landed)) is not None:
+            # a copy of a held-back file whose original is still landed (and listed later):
+            # the original is replayed, the copy settles itself only
+            settled.append(record(file, ops.DUPLICATE_FILE,
+                                  f"same content as {original}, held back by a quality gate"))
+            continue  # the original, listed later, is the content's first file
         elif file.content_hash in manifest.blocked:
             # its rows are those of the run that appended it to Bronze, which is not the run
             # that last recorded it blocked when it was blocked again on a replay
@@ -232,6 +240,14 @@ def _select(source: SourceConfig, entries: Sequence[LandingEntry], manifest: _Ma
         if file.content_hash:
             first_with_hash.setdefault(file.content_hash, file.relative)
     return _SourceBatch(source, new, replay, settled, skipped, tuple(reprocessed))
+
+
+def _held_original(file: LandingFile, in_bronze: Mapping[tuple[str, str], str],
+                   landed: set[str]) -> str | None:
+    """The landed file whose rows Bronze holds under ``file``'s content, if another."""
+    return next((path for path, content_hash in sorted(in_bronze)
+                 if content_hash == file.content_hash and path != file.relative
+                 and path in landed), None)
 
 
 def _unrecorded(loads: Sequence[tuple[str, dict[str, str]]],
