@@ -114,7 +114,9 @@ def keyed_token(key: bytes) -> Callable[[Column], Column]:
         # a batch repeats its cards many times over: each distinct value is hashed once
         tokens = {v: hmac.digest(key, v.encode("utf-8"), "sha256").hex()
                   for v in values.dropna().unique()}
-        return values.map(tokens)
+        # None, not the NaN ``map`` leaves for a null: pyspark's Arrow conversion (pyarrow 26)
+        # fails on a string column holding a float NaN
+        return values.map(tokens).astype(object).where(values.notna(), None)
 
     return token
 

@@ -130,6 +130,14 @@ def test_keyed_token_is_hmac_sha256_under_the_key(spark):
     assert df.first().token != hashlib.sha256(PAN.encode()).hexdigest()
 
 
+def test_keyed_token_of_a_batch_of_nulls_is_null(spark):
+    """A batch with no card number at all (a customer update without one): the Arrow batch the
+    UDF returned held float NaNs, which pyspark's conversion refused, failing the run."""
+    df = spark.createDataFrame([(None,)], "value string").coalesce(1)
+    assert [r.token for r in df.select(keyed_token(KEY)(F.col("value")).alias("token"))
+            .collect()] == [None]
+
+
 def test_keyed_token_depends_on_the_key(spark):
     df = spark.createDataFrame([(PAN,)], "value string").select(
         keyed_token(b"a" * 16)(F.col("value")).alias("a"),
