@@ -639,7 +639,7 @@ class BronzeToSilver:
         existing = (local_frame(self.spark, [], history_schema) if self.full_refresh
                     else self.delta.read_or_empty(history_table, history_schema))
         rebuilt = (clean.transform(scd2.build_history(existing, entity.current_key,
-                                                      entity.version_column))
+                                                      entity.version_column, "ingested_at"))
                    .select(*history_schema.fieldNames()))
         history_timer = StepTimer(self.run_id, f"silver.{history_table.name}",
                                   str(history_table))
@@ -650,7 +650,10 @@ class BronzeToSilver:
                                          .join(clean.select(*entity.current_key).distinct(),
                                                list(entity.current_key), "left_semi"))
                    .select(*entity.schema.fieldNames()))
-        c_ins, c_upd, c_version = self._upsert(current, entity.table, entity.current_key)
+        # the current table mirrors the history's current versions, whose landing order the
+        # history's rebuild already settled: any change is taken
+        c_ins, c_upd, c_version = self._upsert(current, entity.table, entity.current_key,
+                                               f"t.{ROW_HASH} <> s.{ROW_HASH}")
         return [timer.finish(**counts, rows_inserted=c_ins, rows_updated=c_upd,
                              table_version=c_version),
                 history_timer.finish(rows_in=totals[CLEAN], rows_written=totals[CLEAN],

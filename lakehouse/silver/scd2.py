@@ -20,23 +20,35 @@ def history_schema(versions: T.StructType) -> T.StructType:
     return T.StructType(list(versions.fields) + list(SCD_FIELDS))
 
 
-def build_history(existing: DataFrame, key: tuple[str, ...],
-                  version_column: str) -> Callable[[DataFrame], DataFrame]:
+def build_history(existing: DataFrame, key: tuple[str, ...], version_column: str,
+                  landed_column: str | None = None) -> Callable[[DataFrame], DataFrame]:
     """Rebuild the history of every key present in the new versions.
 
     Each version is valid from its ``version_column`` until the next version's; the last one is
-    current. Late-arriving versions slot into place; a version seen again replaces the old copy.
+    current. Late-arriving versions slot into place; a version seen again replaces the old copy,
+    unless (``landed_column``: when each copy landed) the old copy landed after it: a file
+    reprocessed or replayed from Bronze does not undo a later correction of a version.
     ``existing`` is the whole history table; only keys present in the new versions are returned.
     """
 
     def transform(versions: DataFrame) -> DataFrame:
         touched = versions.select(*key).distinct()
-        earlier = (existing.join(touched, list(key), "left_semi").drop(*SCD_COLUMNS)
-                   .join(versions.select(*key, version_column), [*key, version_column],
-                         "left_anti"))
+        before = existing.join(touched, list(key), "left_semi").drop(*SCD_COLUMNS)
+        if landed_column is None:
+            earlier = before.join(versions.select(*key, version_column),
+                                  [*key, version_column], "left_anti")
+            every = earlier.unionByName(versions)
+        else:
+            # one copy of each version: the last landed (the new one on a tie)
+            copies = (before.withColumn("_new", F.lit(False))
+                      .unionByName(versions.withColumn("_new", F.lit(True))))
+            last = Window.partitionBy(*key, version_column).orderBy(
+                F.col(landed_column).desc_nulls_last(), F.col("_new").desc())
+            every = (copies.withColumn("_n", F.row_number().over(last)).where("_n = 1")
+                     .drop("_n", "_new"))
         timeline = Window.partitionBy(*key).orderBy(version_column)
         valid_to = F.lead(version_column).over(timeline)
-        return (earlier.unionByName(versions)
+        return (every
                 .withColumn("valid_from", F.col(version_column))
                 .withColumn("valid_to", valid_to)
                 .withColumn("is_current", valid_to.isNull()))

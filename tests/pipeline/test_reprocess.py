@@ -5,6 +5,7 @@ rows go, nothing is loaded twice, and a later correction is not undone."""
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 from datetime import date, timedelta
 from pathlib import Path
@@ -205,3 +206,72 @@ def test_after_a_full_refresh_a_reprocess_reads_the_rows_the_refresh_loaded(worl
     loaded = {f.path: f.rows_in for f in refreshed.files}
     assert all(f.rows_in == loaded[f.path] for f in again), "every row of the day, once"
     assert table(world, SILVER).count() == silver_before
+
+
+def test_reprocessing_does_not_undo_a_later_correction_of_a_customer_version(world, spark):
+    """silver.customers_history (SCD2): a version corrected by a later file keeps the
+    correction when the earlier file is reprocessed, and silver.customers agrees with it."""
+    history = TableId("silver", "customers_history")
+    source = sorted((Path(world["settings"].landing_root) / "customers").rglob("*.jsonl"))[0]
+    record = json.loads(source.read_text().splitlines()[0])
+    corrected = {**record, "annual_income": 123456.78}
+    late = Path(world["settings"].landing_root) / "customers" / "late" / "correction.jsonl"
+    late.parent.mkdir(exist_ok=True)
+    late.write_text(json.dumps(corrected) + "\n")
+    assert not run_workflow(world["fixed"], spark=spark).blocked
+
+    def incomes():
+        version = table(world, history).where(
+            (F.col("customer_id") == record["customer_id"])
+            & (F.col("valid_from") == F.to_timestamp(F.lit(record["updated_at"]))))
+        current = version.where("is_current").select("annual_income")
+        now = table(world, TableId("silver", "customers")).where(
+            F.col("customer_id") == record["customer_id"]).select("annual_income")
+        return ([str(r.annual_income) for r in version.collect()],
+                current.count() == 0 or current.collect() == now.collect())
+
+    assert incomes() == (["123456.78"], True)
+    day = landing_date(str(source.relative_to(world["settings"].landing_root)))
+    assert not run_workflow(world["fixed"], spark=spark, reprocess=Reprocess(day, day)).blocked
+    assert incomes() == (["123456.78"], True), "the earlier file does not win"
+
+
+def test_a_newer_version_brought_in_by_a_reprocess_becomes_current(world, spark):
+    """silver.customers mirrors the history's current version, whatever the landing order: a
+    version quarantined in an older file (gender 'U', not accepted then) and let through by a
+    reprocess is newer than the one a later file published, and becomes current (the current
+    table's merge refused it as landed earlier, leaving it behind its own history)."""
+    landing = Path(world["settings"].landing_root) / "customers" / "extra"
+    landing.mkdir()
+    base = {"customer_id": "C999999", "cc_num": None, "first": "A", "last": "B",
+            "dob": "1980-01-01", "street": "1 Main St", "city": "Boston", "state": "MA",
+            "zip": "02108", "job": "Nurse", "email": "a@example.com", "annual_income": 1000,
+            "credit_score": 700}
+    (landing / "customers_2030-01-01.jsonl").write_text(json.dumps(
+        {**base, "gender": "U", "updated_at": "2030-01-01T00:00:00Z"}) + "\n")
+    lenient = {"max_quarantine_rate": {"default": 1.0}}
+
+    def settings(conf: Path):
+        return load_settings(conf, lake_root=world["settings"].lake_root,
+                             landing_root=world["settings"].landing_root, environ={},
+                             quality=lenient)
+
+    assert not run_workflow(settings(world["fixed"].conf_dir), spark=spark).blocked
+    (landing / "update.jsonl").write_text(json.dumps(
+        {**base, "gender": "F", "updated_at": "2029-06-01T00:00:00Z"}) + "\n")
+    assert not run_workflow(settings(world["fixed"].conf_dir), spark=spark).blocked
+    conf = world["root"] / "gender_u"
+    shutil.copytree(world["fixed"].conf_dir, conf)
+    rules = conf / "sources" / "customers.yaml"
+    rules.write_text(rules.read_text().replace("accepted: [F, M, X]", "accepted: [F, M, X, U]"))
+
+    report = run_workflow(settings(conf), spark=spark,
+                          reprocess=Reprocess(date(2030, 1, 1), date(2030, 1, 1)))
+    assert not report.blocked, report.summary()
+    history = table(world, TableId("silver", "customers_history")).where(
+        F.col("customer_id") == "C999999")
+    assert sorted((r.gender, r.is_current) for r in history.collect()) == [
+        ("F", False), ("U", True)]
+    current = table(world, TableId("silver", "customers")).where(
+        F.col("customer_id") == "C999999")
+    assert [r.gender for r in current.collect()] == ["U"]

@@ -86,3 +86,24 @@ def test_current_versions_drops_closed_versions_and_validity_columns(spark):
     expected = versions(spark, ("C1", 3, "Austin"), ("C2", 2, "Miami"))
     assert_df_equality(current_versions(table), expected, ignore_row_order=True,
                        ignore_nullable=True)
+
+
+LANDED = T.StructType([*VERSIONS.fields, T.StructField("ingested_at", T.TimestampType())])
+
+
+def test_a_version_seen_again_replaces_the_old_copy_only_if_landed_no_earlier(spark):
+    """With ``landed_column``: a re-sent version landed before the copy the history holds (a
+    file reprocessed or replayed from Bronze) does not undo that later correction; one landed
+    at the same time or later replaces it."""
+    schema = history_schema(LANDED)
+    existing = spark.createDataFrame(
+        [("C1", day(1), "Boston (corrected)", day(20), day(1), day(3), False),
+         ("C1", day(3), "Austin", day(10), day(3), None, True)], schema)
+    new = spark.createDataFrame([("C1", day(1), "Boston", day(5)),       # landed before
+                                 ("C1", day(3), "Austin TX", day(10)),   # landed at once
+                                 ("C1", day(2), "Salem", day(4))], LANDED)  # a late version
+    result = new.transform(build_history(existing, ("customer_id",), "updated_at",
+                                         "ingested_at")).select(*schema.fieldNames())
+    assert sorted((r.updated_at.day, r.city, r.valid_to and r.valid_to.day, r.is_current)
+                  for r in result.collect()) == [
+        (1, "Boston (corrected)", 2, False), (2, "Salem", 3, False), (3, "Austin TX", None, True)]
