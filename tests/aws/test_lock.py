@@ -72,11 +72,11 @@ def test_of_runs_started_at_once_exactly_one_gets_the_lock(bucket, aws):
 
 
 def test_a_live_run_renews_its_lease_past_its_length(bucket, aws):
-    holder = lock(bucket, aws, "long run", lease_s=2.0, renew_s=0.4)
+    holder = lock(bucket, aws, "long run", lease_s=3.0, renew_s=0.3)
     holder.acquire()
-    time.sleep(3.5)  # longer than the lease: only the renewals keep it
+    time.sleep(4.5)  # longer than the lease: only the renewals keep it
     with pytest.raises(LakeLockedError, match="in use by long run"):
-        lock(bucket, aws, "second", lease_s=2.0, renew_s=0.4).acquire()
+        lock(bucket, aws, "second", lease_s=3.0, renew_s=0.3).acquire()
     holder.release()
     assert holder.lost is None
 
@@ -84,11 +84,16 @@ def test_a_live_run_renews_its_lease_past_its_length(bucket, aws):
 def test_a_killed_runs_lease_is_taken_over_once_it_ran_out(bucket, aws):
     # a run killed while holding the lock: its object stays, and nothing renews it
     s3 = client("s3", aws)
-    s3.put_object(Bucket=bucket, Key="lake/_lock",
-                  Body=json.dumps({"holder": "killed run", "lease_s": 1.0}).encode())
-    successor = lock(bucket, aws, "successor", lease_s=1.0, renew_s=0.2)
+
+    def killed(lease_s: float) -> None:
+        s3.put_object(Bucket=bucket, Key="lake/_lock",
+                      Body=json.dumps({"holder": "killed run", "lease_s": lease_s}).encode())
+
+    killed(300.0)
     with pytest.raises(LakeLockedError, match="in use by killed run"):
         lock(bucket, aws, "too early", lease_s=30.0, renew_s=5.0).acquire()
+    killed(1.0)  # the same, with a lease short enough to wait for
+    successor = lock(bucket, aws, "successor", lease_s=1.0, renew_s=0.2)
     time.sleep(2.2)  # Last-Modified has a resolution of a second
     successor.acquire()
     assert successor.took_over == "killed run"

@@ -135,7 +135,7 @@ def test_a_dirty_batch_is_blocked_then_replayed_once(world, spark):
             f"Nurse,1980-01-01,{i:032x},1709287200,42.0,-71.5,0" for i in range(40)]
     dirty.write_text(header + "\n" + "\n".join(rows) + "\n")
     # a copy landed beside it: recorded as a copy, it must not settle the held-back original
-    copy = dirty.parent.parent / "later" / "dirty_copy.csv"  # listed after the original
+    copy = dirty.parent / "zz" / "dirty_copy.csv"  # listed after the original
     copy.parent.mkdir()
     copy.write_bytes(dirty.read_bytes())
     published = SILVER + GOLD
