@@ -72,10 +72,13 @@ def redact_pans(text: str) -> str:
     def mask(match: re.Match[str]) -> str:
         parts = re.split(r"([ -])", match.group())  # digit groups and separators alternate
         groups = parts[0::2]
-        # the longest run of whole groups that is a card number (a date may sit beside it)
+        # the longest run of whole groups that is a card number (a date may sit beside it),
+        # grouped as card numbers are written: every group but the last of 4 digits or more
+        # (4-4-4-4, 4-6-5); a date or time (2020-01-01, 2024-03-01 10) is no card number
         for length in range(len(groups), 0, -1):
             for first in range(len(groups) - length + 1):
-                if is_valid_pan("".join(groups[first:first + length])):
+                window = groups[first:first + length]
+                if all(len(g) >= 4 for g in window[:-1]) and is_valid_pan("".join(window)):
                     groups[first:first + length] = _mask_groups(groups[first:first + length])
                     parts[0::2] = groups
                     return "".join(parts)

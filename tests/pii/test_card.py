@@ -94,6 +94,8 @@ def test_redact_pans_masks_a_run_glued_to_letters():
     "card 4111111111111112 failed",           # not Luhn-valid
     "order 41111111111111110000 shipped",     # 20 digits: a 16-digit prefix is Luhn-valid
     "1234567",                                # too short for a PAN
+    "no version at or before 2020-01-01T00:00:00+00:00",  # 20200101 is Luhn-valid
+    "--from 2024-03-01 12:00 to 2024-03-02",  # a date and hour: 2024030112 is Luhn-valid
     "",
 ])
 def test_redact_pans_leaves_other_digit_runs_alone(text):
