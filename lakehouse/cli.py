@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
+from typing import NoReturn
 
 from lakehouse.errors import LakehouseError
 from lakehouse.pii.card import redact_pans
@@ -372,6 +373,16 @@ def _add_table_selection(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--all", action="store_true", help="every table of the lake")
 
 
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
 def _date(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -379,8 +390,16 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD)") from None
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the command line's contract: a mistake in the arguments is one line and
+    exit code 1 (argparse's own 2 is what a blocked quality gate exits with)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(1, f"{self.prog}: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lakehouse", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="lakehouse", description=__doc__.splitlines()[0].replace("``", ""))
     parser.add_argument("-v", "--verbose", action="store_true", help="log details and "
                         "tracebacks")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
@@ -418,7 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     history = sub.add_parser("history", help="versions of a table, with run ids")
     history.add_argument("table", help="e.g. silver.transactions")
-    history.add_argument("--limit", type=int, default=None)
+    history.add_argument("--limit", type=_at_least_one, default=None,
+                         help="the newest N versions only")
     _add_location_flags(history, landing=False)
     history.set_defaults(func=cmd_history)
 

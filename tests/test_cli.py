@@ -123,6 +123,21 @@ def test_pan_in_an_unexpected_error_message_is_masked(capsys, monkeypatch):
     assert pan not in err and pan[-4:] in err
 
 
+@pytest.mark.parametrize(("argv", "text"), [
+    (["run", "--from", "2024-13-01"], "lakehouse run: argument --from: not a date"),
+    (["nosuchcommand"], "lakehouse: argument COMMAND: invalid choice: 'nosuchcommand'"),
+    (["history", "silver.transactions", "--limit", "0"], "must be 1 or more, not 0"),
+])
+def test_a_mistake_in_the_arguments_is_one_line_and_exit_1(capsys, argv, text):
+    """Exit code 2 means a quality gate blocked publishing: argparse's own 2 for a usage
+    mistake would read as one to a scheduler."""
+    with pytest.raises(SystemExit) as caught:
+        main(argv)
+    err = capsys.readouterr().err
+    assert caught.value.code == 1
+    assert err.count("\n") == 1 and text in err and "--help" in err, err
+
+
 def test_help_lists_the_commands(capsys):
     with pytest.raises(SystemExit) as caught:
         main(["--help"])
