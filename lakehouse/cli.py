@@ -266,6 +266,7 @@ def cmd_crawlers(args: argparse.Namespace) -> int:
     if args.out == "-":
         print(text, end="")
     else:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(text, encoding="utf-8")
         print(f"wrote {args.out}")
     return 0

@@ -150,3 +150,20 @@ def test_help_lists_the_commands(capsys):
 def test_console_script_is_installed():
     bin_dir = Path(__import__("sys").executable).parent
     assert (bin_dir / "lakehouse").exists()
+
+
+def test_aws_commands_without_a_region_say_how_to_set_one(capsys, monkeypatch, tmp_path):
+    for name in ("AWS_DEFAULT_REGION", "AWS_REGION", "LAKEHOUSE_AWS_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    code, _, err = run(capsys, "workflow", "status")
+    assert code == 1
+    assert_one_line_error(err, "AWS glue: no region is set (aws.region in conf/env/<env>.yaml, "
+                               "LAKEHOUSE_AWS_REGION or AWS_DEFAULT_REGION)")
+
+
+def test_crawlers_writes_into_a_folder_it_creates(capsys, tmp_path):
+    out = tmp_path / "new" / "crawlers.json"
+    code, printed, err = run(capsys, "crawlers", "--out", str(out))
+    assert code == 0, err
+    assert printed.strip() == f"wrote {out}" and '"crawlers"' in out.read_text()

@@ -7,14 +7,23 @@ from __future__ import annotations
 from typing import Any
 
 from lakehouse.config import AwsSettings, Settings
+from lakehouse.errors import LakehouseError
 
 
 def aws_client(settings: Settings | AwsSettings | None, service: str) -> Any:
     """A boto3 client with the configured region and endpoint (boto3's defaults when unset)."""
     import boto3
+    from botocore.exceptions import BotoCoreError, NoRegionError
 
     aws = settings.aws if isinstance(settings, Settings) else settings or AwsSettings()
-    return boto3.client(service, region_name=aws.region, endpoint_url=aws.endpoint_url)
+    try:
+        return boto3.client(service, region_name=aws.region, endpoint_url=aws.endpoint_url)
+    except NoRegionError:
+        raise LakehouseError(f"AWS {service}: no region is set (aws.region in "
+                             "conf/env/<env>.yaml, LAKEHOUSE_AWS_REGION or "
+                             "AWS_DEFAULT_REGION)") from None
+    except BotoCoreError as exc:
+        raise LakehouseError(aws_error(f"AWS {service} client", exc)) from None
 
 
 def aws_error(operation: str, exc: Exception) -> str:
