@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from lakehouse.aws import aws_error
 from lakehouse.errors import LakehouseError, LakeLockedError
 
 LOCK_NAME = "_lock"
@@ -163,8 +164,6 @@ class S3LakeLock:
         except LakehouseError:
             raise
         except Exception as exc:
-            from lakehouse.aws import aws_error
-
             raise LakehouseError(aws_error(f"taking the lake lock {self.uri}", exc)) from None
         self._stop.clear()
         self._renewer = threading.Thread(target=self._renew, name="lake-lock-lease",
@@ -208,8 +207,6 @@ class S3LakeLock:
                 if _conflict(exc) or _missing(exc):
                     self._lost = "another run took the lock"
                 else:
-                    from lakehouse.aws import aws_error
-
                     raise LakehouseError(aws_error(f"releasing the lake lock {self.uri}",
                                                    exc)) from None
         if self._lost:

@@ -57,6 +57,16 @@ class LandingFile:
     def compressed(self) -> bool:
         return self.relative.endswith(".gz")
 
+    @property
+    def identity(self) -> tuple[str, int, int]:
+        """``LandingEntry.identity`` as the file was listed."""
+        return _identity(self.relative, self.size, self.modified)
+
+
+def _identity(relative: str, size: int, modified: datetime) -> tuple[str, int, int]:
+    """Path, size and modification time (ms): unchanged means no need to read it again."""
+    return (relative, size, int(modified.timestamp() * 1000))
+
 
 def bronze_column(raw_name: str) -> str:
     """Bronze column for a raw column; nested JSON paths ``a.b`` become ``a__b``."""
@@ -112,7 +122,7 @@ class LandingEntry:
     @property
     def identity(self) -> tuple[str, int, int]:
         """Path, size and modification time (ms): unchanged means no need to read it again."""
-        return (self.relative, self.size, int(self.modified.timestamp() * 1000))
+        return _identity(self.relative, self.size, self.modified)
 
 
 _NAMED_DAY = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")

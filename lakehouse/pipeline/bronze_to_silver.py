@@ -427,8 +427,7 @@ class BronzeToSilver:
                     entry = now.get(file.relative)
                     if entry is None:
                         changed.append(f"{file.relative} (removed)")
-                    elif entry.identity != (file.relative, file.size,
-                                            int(file.modified.timestamp() * 1000)):
+                    elif entry.identity != file.identity:
                         changed.append(f"{file.relative} ({file.size:,} -> {entry.size:,} "
                                        "bytes)" if entry.size != file.size else
                                        f"{file.relative} (modified)")

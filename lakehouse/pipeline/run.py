@@ -108,18 +108,13 @@ def _object_store_lock(lake: Lake, aws: AwsSettings | None,
     if lock.took_over and progress is not None:
         progress(f"lock: took over the lake lock of {lock.took_over}, whose lease ran out "
                  "(a run that was stopped); its scratch files are removed")
-    failed = False
     try:
         yield
     except BaseException:
-        failed = True
-        raise
-    finally:
-        try:
+        with contextlib.suppress(LakehouseError):  # the run's own error comes first
             lock.release()
-        except LakehouseError:
-            if not failed:  # the run's own error comes first
-                raise
+        raise
+    lock.release()
 
 
 # How long a run that finds the lake locked waits for the holder to name itself: the holder

@@ -34,18 +34,16 @@ def build_history(existing: DataFrame, key: tuple[str, ...], version_column: str
     def transform(versions: DataFrame) -> DataFrame:
         touched = versions.select(*key).distinct()
         before = existing.join(touched, list(key), "left_semi").drop(*SCD_COLUMNS)
-        if landed_column is None:
-            earlier = before.join(versions.select(*key, version_column),
-                                  [*key, version_column], "left_anti")
-            every = earlier.unionByName(versions)
-        else:
-            # one copy of each version: the last landed (the new one on a tie)
-            copies = (before.withColumn("_new", F.lit(False))
-                      .unionByName(versions.withColumn("_new", F.lit(True))))
-            last = Window.partitionBy(*key, version_column).orderBy(
-                F.col(landed_column).desc_nulls_last(), F.col("_new").desc())
-            every = (copies.withColumn("_n", F.row_number().over(last)).where("_n = 1")
-                     .drop("_n", "_new"))
+        # one copy of each version: the last landed, the new one on a tie (or without
+        # ``landed_column``)
+        copies = (before.withColumn("_new", F.lit(False))
+                  .unionByName(versions.withColumn("_new", F.lit(True))))
+        order = [F.col("_new").desc()]
+        if landed_column is not None:
+            order.insert(0, F.col(landed_column).desc_nulls_last())
+        last = Window.partitionBy(*key, version_column).orderBy(*order)
+        every = (copies.withColumn("_n", F.row_number().over(last)).where("_n = 1")
+                 .drop("_n", "_new"))
         timeline = Window.partitionBy(*key).orderBy(version_column)
         valid_to = F.lead(version_column).over(timeline)
         return (every
