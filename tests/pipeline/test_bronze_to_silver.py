@@ -314,15 +314,23 @@ def test_full_refresh_rebuilds_the_same_silver(world, spark):
         assert content(world, table) == before[table], table
 
 
-def test_a_held_back_file_whose_rows_are_not_found_stops_the_run(spark, tmp_path):
-    """A file a gate held back is replayed from Bronze by its path. Landed again under another
-    path (same content), its replay finds none of its rows: the run stops with a clear error
-    before publishing, instead of settling the file as empty with its rows lost."""
+def test_a_held_back_file_is_replayed_by_its_path_and_a_copy_settles_only_itself(spark,
+                                                                                tmp_path):
+    """A file a gate held back is replayed from Bronze by its path.
+
+    Landed again under another path (same content, the original gone), its replay finds none
+    of its rows: the run stops with a clear error before publishing, instead of settling the
+    file as empty with its rows lost. Back under its path, with a copy listed before it: the
+    original is replayed and loaded once, the copy is recorded as a copy of it (it was replayed
+    by its own name, which Bronze does not hold, and found no rows)."""
     generate(tmp_path / "landing", customers=10, months=1, seed=2, defect_rate=0.1)
-    strict = load_settings(lake_root=str(tmp_path / "lake"),
-                           landing_root=str(tmp_path / "landing"), environ={},
-                           quality={"max_quarantine_rate": {"default": 0.0}})
-    assert bronze_to_silver(strict, spark=spark).blocked
+
+    def settings(limit: float):
+        return load_settings(lake_root=str(tmp_path / "lake"),
+                             landing_root=str(tmp_path / "landing"), environ={},
+                             quality={"max_quarantine_rate": {"default": limit}})
+
+    assert bronze_to_silver(settings(0.0), spark=spark).blocked
     held = sorted((tmp_path / "landing" / "transactions").rglob("*.csv"))[0]
     rows = len(held.read_text().splitlines()) - 1
     moved = tmp_path / "landing" / "transactions" / "moved" / held.name
@@ -331,8 +339,25 @@ def test_a_held_back_file_whose_rows_are_not_found_stops_the_run(spark, tmp_path
     with pytest.raises(b2s.LakehouseError, match=rf"transactions/moved/{held.name} was held back "
                        rf"by a quality gate with {rows} row\(s\), but replaying it from Bronze "
                        r"\(the rows run \S+ appended\) found 0; nothing was published"):
-        bronze_to_silver(strict, spark=spark)
+        bronze_to_silver(settings(0.0), spark=spark)
     assert not (tmp_path / "lake" / "silver" / "transactions").exists()
+
+    moved.rename(held)
+    moved.parent.rmdir()
+    copy = tmp_path / "landing" / "transactions" / "0000" / "copy.csv"
+    copy.parent.mkdir()
+    copy.write_bytes(held.read_bytes())
+    report = bronze_to_silver(settings(1.0), spark=spark)
+    assert not report.blocked
+    outcomes = {f.path: (f.outcome, f.note) for f in report.files}
+    original = str(held.relative_to(tmp_path / "landing"))
+    assert outcomes["transactions/0000/copy.csv"] == (
+        "duplicate_file", f"same content as {original}, held back by a quality gate")
+    assert outcomes[original][0] == "loaded"
+    silver = delta_io(spark, Lake.at(str(tmp_path / "lake"))).read(
+        TableId("silver", "transactions"))
+    assert silver.where(F.col("source_file") == original).count() == \
+        next(f.rows_written for f in report.files if f.path == original) > 0
 
 
 def test_a_file_written_to_while_the_run_reads_it_stops_the_run(spark, tmp_path, monkeypatch):
@@ -366,32 +391,3 @@ def test_a_file_written_to_while_the_run_reads_it_stops_the_run(spark, tmp_path,
     silver = delta_io(spark, Lake.at(settings.lake_root)).read(TableId("silver", "transactions"))
     assert silver.where(F.col("source_file").endswith(growing.name)).count() == len(lines) - 1
     assert silver.count() == silver.select("trans_id").distinct().count()
-
-
-def test_a_copy_of_a_held_back_file_listed_before_it_settles_only_itself(spark, tmp_path):
-    """A copy (same content, a name listed first) of a file a gate held back: the original is
-    replayed and loaded once, the copy is recorded as a copy of it (it was replayed by its own
-    name, which Bronze does not hold, and found no rows)."""
-    generate(tmp_path / "landing", customers=10, months=1, seed=2, defect_rate=0.1)
-    def settings(limit: float):
-        return load_settings(lake_root=str(tmp_path / "lake"),
-                             landing_root=str(tmp_path / "landing"), environ={},
-                             quality={"max_quarantine_rate": {"default": limit}})
-
-    assert bronze_to_silver(settings(0.0), spark=spark).blocked
-    held = sorted((tmp_path / "landing" / "transactions").rglob("*.csv"))[0]
-    copy = tmp_path / "landing" / "transactions" / "0000" / "copy.csv"
-    copy.parent.mkdir()
-    copy.write_bytes(held.read_bytes())
-
-    report = bronze_to_silver(settings(1.0), spark=spark)
-    assert not report.blocked
-    outcomes = {f.path: (f.outcome, f.note) for f in report.files}
-    original = str(held.relative_to(tmp_path / "landing"))
-    assert outcomes["transactions/0000/copy.csv"] == (
-        "duplicate_file", f"same content as {original}, held back by a quality gate")
-    assert outcomes[original][0] == "loaded"
-    silver = delta_io(spark, Lake.at(str(tmp_path / "lake"))).read(
-        TableId("silver", "transactions"))
-    assert silver.where(F.col("source_file") == original).count() == \
-        next(f.rows_written for f in report.files if f.path == original) > 0

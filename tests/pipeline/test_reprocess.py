@@ -1,6 +1,8 @@
 """lakehouse run --from/--to: the landing files of those days again, from Bronze, with today's
 reference data: rows a fixed reference list lets through reach Silver once, their quarantine
-rows go, nothing is loaded twice, and a later correction is not undone."""
+rows go, nothing is loaded twice, and a later correction is not undone. The tests of Silver
+alone run Bronze -> Silver only (Gold follows Silver in the next whole run; the first test checks
+that it does)."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from lakehouse.errors import LakehouseError
 from lakehouse.generate.defects import UNKNOWN_CATEGORIES
 from lakehouse.io.lake import TableId
 from lakehouse.io.landing import landing_date
+from lakehouse.pipeline.bronze_to_silver import bronze_to_silver
 from lakehouse.pipeline.run import Reprocess
 from lakehouse.pipeline.workflow import run_workflow
 from tests.lakes import workflow_world
@@ -119,7 +122,7 @@ def test_reprocessing_does_not_undo_a_later_correction(world, spark):
     late.parent.mkdir(exist_ok=True)
     with late.open("w", newline="") as handle:
         csv.writer(handle).writerows([header, corrected])
-    report = run_workflow(world["fixed"], spark=spark)
+    report = bronze_to_silver(world["fixed"], spark=spark)
     assert not report.blocked, report.summary()
 
     def amount_now():
@@ -127,7 +130,7 @@ def test_reprocessing_does_not_undo_a_later_correction(world, spark):
             F.col("trans_id") == first[trans_num]).collect()]
 
     assert [str(a) for a in amount_now()] == ["1234.56"]
-    assert not run_workflow(world["fixed"], spark=spark, reprocess=days).blocked
+    assert not bronze_to_silver(world["fixed"], spark=spark, reprocess=days).blocked
     assert [str(a) for a in amount_now()] == ["1234.56"], "the earlier file does not win"
 
 
@@ -192,13 +195,13 @@ def test_after_a_full_refresh_a_reprocess_reads_the_rows_the_refresh_loaded(worl
     """A full refresh writes Bronze anew: the loads before it hold no rows any more. A day
     reprocessed after it is read from the refresh's load (it was read from the first load's
     run, whose rows are gone, and its files were recorded as empty)."""
-    refreshed = run_workflow(world["fixed"], spark=spark, full_refresh=True)
+    refreshed = bronze_to_silver(world["fixed"], spark=spark, full_refresh=True)
     assert not refreshed.blocked, refreshed.summary()
     silver_before = table(world, SILVER).count()
     day = min(d for f in refreshed.files if f.source == "transactions"
               and (d := landing_date(f.path)) is not None)
 
-    report = run_workflow(world["fixed"], spark=spark, reprocess=Reprocess(day, day))
+    report = bronze_to_silver(world["fixed"], spark=spark, reprocess=Reprocess(day, day))
     again = [f for f in report.files if f.note == "reprocessed (--from/--to)"
              and f.source == "transactions"]
     assert again, report.summary()
@@ -218,7 +221,7 @@ def test_reprocessing_does_not_undo_a_later_correction_of_a_customer_version(wor
     late = Path(world["settings"].landing_root) / "customers" / "late" / "correction.jsonl"
     late.parent.mkdir(exist_ok=True)
     late.write_text(json.dumps(corrected) + "\n")
-    assert not run_workflow(world["fixed"], spark=spark).blocked
+    assert not bronze_to_silver(world["fixed"], spark=spark).blocked
 
     def incomes():
         version = table(world, history).where(
@@ -232,7 +235,7 @@ def test_reprocessing_does_not_undo_a_later_correction_of_a_customer_version(wor
 
     assert incomes() == (["123456.78"], True)
     day = landing_date(str(source.relative_to(world["settings"].landing_root)))
-    assert not run_workflow(world["fixed"], spark=spark, reprocess=Reprocess(day, day)).blocked
+    assert not bronze_to_silver(world["fixed"], spark=spark, reprocess=Reprocess(day, day)).blocked
     assert incomes() == (["123456.78"], True), "the earlier file does not win"
 
 
@@ -256,16 +259,16 @@ def test_a_newer_version_brought_in_by_a_reprocess_becomes_current(world, spark)
                              landing_root=world["settings"].landing_root, environ={},
                              quality=lenient)
 
-    assert not run_workflow(settings(world["fixed"].conf_dir), spark=spark).blocked
+    assert not bronze_to_silver(settings(world["fixed"].conf_dir), spark=spark).blocked
     (landing / "update.jsonl").write_text(json.dumps(
         {**base, "gender": "F", "updated_at": "2029-06-01T00:00:00Z"}) + "\n")
-    assert not run_workflow(settings(world["fixed"].conf_dir), spark=spark).blocked
+    assert not bronze_to_silver(settings(world["fixed"].conf_dir), spark=spark).blocked
     conf = world["root"] / "gender_u"
     shutil.copytree(world["fixed"].conf_dir, conf)
     rules = conf / "sources" / "customers.yaml"
     rules.write_text(rules.read_text().replace("accepted: [F, M, X]", "accepted: [F, M, X, U]"))
 
-    report = run_workflow(settings(conf), spark=spark,
+    report = bronze_to_silver(settings(conf), spark=spark,
                           reprocess=Reprocess(date(2030, 1, 1), date(2030, 1, 1)))
     assert not report.blocked, report.summary()
     history = table(world, TableId("silver", "customers_history")).where(
