@@ -102,6 +102,13 @@ class CsvOptions(_Frozen):
     header: bool = True
     multiline: bool = False
 
+    @field_validator("delimiter", "quote", "escape")
+    @classmethod
+    def _one_character(cls, value: str) -> str:
+        if len(value) != 1:
+            raise ValueError(f"must be one character, got {value!r}")
+        return value
+
 
 class SourceConfig(_Frozen):
     """A landing source: file format, raw layout, and the mapping onto a Silver entity."""

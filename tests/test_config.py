@@ -60,6 +60,8 @@ def test_invalid_yaml_names_file_and_line(conf):
                                                    "layout does not list"),
     (("natural_key: [trans_id]", "natural_key: [nope]"), "natural_key names unknown fields"),
     (("  - merchant\n", "  - merchant\n  - merchant\n"), "layout lists a column twice"),
+    (('delimiter: ","', 'delimiter: ";;"'), "csv.delimiter: must be one character, got ';;'"),
+    (("quote: '\"'", "quote: ''"), "csv.quote: must be one character, got ''"),
 ])
 def test_source_mistakes_are_one_line_errors(conf, change, message):
     path = conf / "sources" / "transactions.yaml"

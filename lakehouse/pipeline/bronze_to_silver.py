@@ -19,7 +19,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -67,7 +67,7 @@ from lakehouse.silver import ENTITIES, Entity, scd2
 from lakehouse.silver.batch import CLEAN, DUPLICATE, OUTCOME, QUARANTINED, classify, to_quarantine
 from lakehouse.silver.entity import ROW_HASH
 from lakehouse.silver.expectations import silver_expectations
-from lakehouse.silver.fields import digest_columns, parse_fields
+from lakehouse.silver.fields import check_parsing, digest_columns, parse_fields
 
 # Bronze commit metadata naming the files appended (path -> content hash)
 _BRONZE_FILES = "files"
@@ -226,6 +226,17 @@ def _select(source: SourceConfig, entries: Sequence[LandingEntry], manifest: _Ma
             settled.append(record(file, ops.DUPLICATE_FILE,
                                   f"same content as {original}, held back by a quality gate"))
             continue  # the original, listed later, is the content's first file
+        elif file.content_hash in manifest.blocked and loaded is None \
+                and (moved := _held_elsewhere(file, in_bronze, landed)) is not None:
+            # moved or renamed since a gate held it back (it is no longer landed where Bronze
+            # holds its rows): its rows are replayed as the file they were loaded as, and this
+            # one settles as a copy of it
+            bronze_path, run = moved
+            settled.append(record(file, ops.DUPLICATE_FILE,
+                                  f"same content as {bronze_path}, held back by a quality gate "
+                                  "and no longer landed there: its rows were replayed from "
+                                  "Bronze under that path"))
+            replay.append((replace(file, relative=bronze_path), run))
         elif file.content_hash in manifest.blocked:
             # its rows are those of the run that appended it to Bronze, which is not the run
             # that last recorded it blocked when it was blocked again on a replay
@@ -248,6 +259,15 @@ def _held_original(file: LandingFile, in_bronze: Mapping[tuple[str, str], str],
     return next((path for path, content_hash in sorted(in_bronze)
                  if content_hash == file.content_hash and path != file.relative
                  and path in landed), None)
+
+
+def _held_elsewhere(file: LandingFile, in_bronze: Mapping[tuple[str, str], str],
+                    landed: set[str]) -> tuple[str, str] | None:
+    """The path (no longer landed) under which Bronze holds ``file``'s content, and the run
+    whose rows hold it."""
+    return next(((path, run) for (path, content_hash), run in sorted(in_bronze.items())
+                 if content_hash == file.content_hash and path != file.relative
+                 and path not in landed), None)
 
 
 def _unrecorded(loads: Sequence[tuple[str, dict[str, str]]],
@@ -302,8 +322,8 @@ class _EntityBatch:
 def _check_replays(work: Sequence[_EntityBatch], manifest: _Manifest) -> None:
     """Every file a gate held back yields, replayed from Bronze, the rows the run that held it
     back counted; a file that yields fewer (its rows are not where Bronze's history and
-    ``ops.ingested_files`` say, e.g. its content landed again under another path) stops the
-    run before anything is published, rather than being settled with rows missing."""
+    ``ops.ingested_files`` say, e.g. the history's entry for its load is gone) stops the run
+    before anything is published, rather than being settled with rows missing."""
     for item in work:
         for batch in item.batches:
             for file, run_id in batch.replay:
@@ -315,9 +335,9 @@ def _check_replays(work: Sequence[_EntityBatch], manifest: _Manifest) -> None:
                     raise LakehouseError(
                         f"{batch.source.name}: {file.relative} was held back by a quality gate "
                         f"with {expected:,} row(s), but replaying it from Bronze (the rows run "
-                        f"{run_id} appended) found {found:,}; nothing was published. Its "
-                        "content may have been loaded under another path: land it under that "
-                        "path again, or run with --full-refresh")
+                        f"{run_id} appended) found {found:,}; nothing was published. "
+                        "Bronze's history no longer says under which path its rows were "
+                        "loaded: land it under that path again, or run with --full-refresh")
 
 
 class BronzeToSilver:
@@ -389,6 +409,8 @@ class BronzeToSilver:
             if any(b.new or b.replay or b.settled for b in batches):
                 work.append(_EntityBatch(entity, sources, batches))
         if work:
+            check_parsing(self.spark, (s for item in work for s in item.sources),
+                          self.references)
             self.gates.preload()
         try:
             for item in work:
@@ -517,7 +539,8 @@ class BronzeToSilver:
         self.progress(f"silver.{entity.name}: validating")
         parsed = parsed_frames[0]
         for other in parsed_frames[1:]:
-            parsed = parsed.unionByName(other)
+            # sources of one entity may provide different optional fields: null where absent
+            parsed = parsed.unionByName(other, allowMissingColumns=True)
         digests = {c for source in item.sources for c in digest_columns(source)}
         # Partitions sized to the batch, hashed on the key (which both duplicate windows reuse):
         # in the few default partitions a 4 M-row batch's were too big for a 2 GB heap, and a
@@ -542,8 +565,11 @@ class BronzeToSilver:
         """The entity's quality gate over its classified batch."""
         assert item.classified is not None
         entity = item.entity
-        expectations = silver_expectations(entity, item.sources, self.settings.quality,
-                                           self.references, item.totals[CLEAN])
+        # the sources with rows in the batch: another source's fields may not be among its
+        # columns, and it has no rows to check
+        expectations = silver_expectations(entity, [b.source for b in item.batches if b.files],
+                                           self.settings.quality, self.references,
+                                           item.totals[CLEAN])
         batch_rows = sum(item.totals.values())
         item.gate = self.gates.validate(str(entity.table),
                                         with_gate_key(item.classified, entity.key),

@@ -160,6 +160,18 @@ def _columns_of(kwargs: dict[str, Any]) -> str | None:
     return None
 
 
+def _error_of(info: Any) -> str | None:
+    """The message of the error an expectation raised instead of a result, if it did: Great
+    Expectations gives one exception's details, or a map of them by the metric it computed."""
+    if not isinstance(info, dict):
+        return None
+    found = [info] if "exception_message" in info else [
+        v for v in info.values() if isinstance(v, dict) and "exception_message" in v]
+    messages = [str(f["exception_message"]).strip() for f in found
+                if f.get("raised_exception", True) and f.get("exception_message")]
+    return messages[0].splitlines()[-1] if messages else None
+
+
 def _plain(value: Any) -> Any:
     """A value ``json`` cannot write: a NumPy scalar (from the pandas engine) as its Python
     number, anything else as text."""
@@ -336,9 +348,12 @@ class QualityGates:
                 unexpected = result.get("unexpected_count")
                 if unexpected is None and result.get("element_count") == 0:
                     unexpected = 0  # none of no rows (Spark sums no rows to null, pandas to 0)
+                error = None if item.success else _error_of(item.exception_info)
+                observed = (f"an error: {error}" if error is not None
+                            else result.get("observed_value"))
                 results.append(ExpectationResult(
                     table, config.type, column, bool(item.success),
-                    _short(result.get("observed_value")), unexpected,
+                    _short(observed), unexpected,
                     result.get("unexpected_percent"), result.get("element_count"),
                     config.description))
         gate = GateResult(table, tuple(results), round(time.perf_counter() - started, 3),

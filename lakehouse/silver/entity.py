@@ -67,7 +67,9 @@ class Entity:
                     for out in output_columns(name, source.field_pii(name))}
         missing = [f for f in self.required_fields if f not in provided]
         if missing:
-            raise ConfigError(f"source {source.name}: entity {self.name} needs fields {missing}")
+            hints = [h for h in map(_how_to_provide, missing) if h]
+            raise ConfigError(f"source {source.name}: entity {self.name} needs fields {missing}"
+                              + (f" ({'; '.join(hints)})" if hints else ""))
 
     def conform(self, df: DataFrame) -> DataFrame:
         """Derived columns, then the table's exact columns and types (absent ones are null)."""
@@ -78,3 +80,22 @@ class Entity:
         row_hash = F.sha2(F.to_json(F.struct(*[F.col(f.name) for f in self.columns.fields])), 256)
         return (derived.select(*business, *[F.col(f.name) for f in LINEAGE_SCHEMA.fields[:-1]])
                 .withColumn(ROW_HASH, row_hash))
+
+
+def _how_to_provide(column: str) -> str | None:
+    """How a source provides a Silver column that is not a field of the same name: the columns
+    a PII field becomes (``lakehouse.silver.fields.output_columns``)."""
+    if column.endswith("_masked") and column != "_masked":
+        stem = column.removesuffix("_masked")
+        return (f"{column} comes from a field named {stem} or {stem}_number that reads a "
+                "layout column marked 'pii: pan'")
+    if column.endswith("_token") and column != "_token":
+        stem = column.removesuffix("_token")
+        return (f"{column} comes from a field named {stem} or {stem}_number that reads a "
+                f"layout column marked 'pii: pan', or from a field named {stem} that reads one "
+                "marked 'pii: identifier'")
+    if column.endswith("_year") and column != "_year":
+        stem = column.removesuffix("_year")
+        return (f"{column} comes from a field named {stem} or {stem}_date that reads a layout "
+                "column marked 'pii: birth_date'")
+    return None

@@ -7,15 +7,18 @@ leaves here only as a keyed token and a masked form; birth dates only as a year.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import reduce
 from operator import and_
 
-from pyspark.sql import Column, DataFrame
+from py4j.protocol import Py4JJavaError
+from pyspark.errors.exceptions.captured import CapturedException, SparkUpgradeException
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.config import FieldSpec, SourceConfig
+from lakehouse.errors import ConfigError
 from lakehouse.io.landing import CORRUPT, LANDED_AT, SOURCE_FILE, bronze_column
 from lakehouse.pii import columns as pii
 from lakehouse.silver import rules
@@ -199,6 +202,42 @@ def _undecodable(source: SourceConfig) -> Column:
 def _raw_hash(source: SourceConfig) -> Column:
     raws = [F.coalesce(F.col(bronze_column(c.name)), F.lit("\u0000")) for c in source.stored_layout]
     return F.sha2(F.concat_ws("\u0001", *raws, F.coalesce(F.col(CORRUPT), F.lit(""))), 256)
+
+
+def check_parsing(spark: SparkSession, sources: Iterable[SourceConfig],
+                  references: Mapping[str, frozenset[str]]) -> None:
+    """What only a run can check in the sources' fields, before any is read: each reference list
+    exists, and Spark accepts each date and timestamp pattern for parsing (its rules: e.g. no
+    week-based or format-only letters). A ConfigError names the source, field and pattern."""
+    patterns = []
+    for source in sources:
+        for name, spec in source.fields.items():
+            where = f"source {source.name}: fields.{name}"
+            if spec.reference and spec.reference not in references:
+                raise ConfigError(f"{where}.reference: no reference list {spec.reference!r} "
+                                  f"(the reference folder has: {', '.join(sorted(references))})")
+            parse = F.to_date if spec.type == "date" else F.to_timestamp
+            patterns += [(where, pattern, parse(F.lit("2024-01-31 12:00:00"), pattern))
+                         for pattern in spec.formats if spec.type in ("date", "timestamp")]
+    if not patterns:
+        return
+    try:  # one query for all, each pattern alone only when one fails
+        spark.range(1).select(*[p for _, _, p in patterns]).collect()
+        return
+    except (CapturedException, Py4JJavaError):
+        pass
+    for where, pattern, parsed in patterns:
+        try:
+            spark.range(1).select(parsed).collect()
+        except SparkUpgradeException:
+            raise ConfigError(f"{where}.formats: Spark does not accept the pattern {pattern!r} "
+                              "for parsing (see https://spark.apache.org/docs/latest/"
+                              "sql-ref-datetime-pattern.html)") from None
+        except (CapturedException, Py4JJavaError) as error:
+            reason = (str(error) if isinstance(error, CapturedException)
+                      else str(error.java_exception))
+            raise ConfigError(f"{where}.formats: Spark does not accept the pattern {pattern!r} "
+                              f"for parsing: {reason.splitlines()[0]}") from None
 
 
 def parse_fields(source: SourceConfig, references: Mapping[str, frozenset[str]],

@@ -314,15 +314,16 @@ def test_full_refresh_rebuilds_the_same_silver(world, spark):
         assert content(world, table) == before[table], table
 
 
-def test_a_held_back_file_is_replayed_by_its_path_and_a_copy_settles_only_itself(spark,
-                                                                                tmp_path):
-    """A file a gate held back is replayed from Bronze by its path.
+def test_held_back_files_moved_or_copied_are_loaded_once_under_their_bronze_path(
+        spark, tmp_path, monkeypatch):
+    """Files a gate held back are replayed from Bronze, by the path they were loaded from.
 
-    Landed again under another path (same content, the original gone), its replay finds none
-    of its rows: the run stops with a clear error before publishing, instead of settling the
-    file as empty with its rows lost. Back under its path, with a copy listed before it: the
-    original is replayed and loaded once, the copy is recorded as a copy of it (it was replayed
-    by its own name, which Bronze does not hold, and found no rows)."""
+    One moved since (the original gone): its rows are replayed under that path and the moved
+    file settles as a copy of it. Another with a copy listed before it: the original is replayed
+    and loaded once, the copy settles itself only (it is replayed by nothing). Were Bronze's
+    history to no longer name the load that holds a file's rows, the replay of the moved file or
+    the copy would find none: the run stops before publishing instead of settling it with rows
+    lost."""
     generate(tmp_path / "landing", customers=10, months=1, seed=2, defect_rate=0.1)
 
     def settings(limit: float):
@@ -330,34 +331,46 @@ def test_a_held_back_file_is_replayed_by_its_path_and_a_copy_settles_only_itself
                              landing_root=str(tmp_path / "landing"), environ={},
                              quality={"max_quarantine_rate": {"default": limit}})
 
-    assert bronze_to_silver(settings(0.0), spark=spark).blocked
-    held = sorted((tmp_path / "landing" / "transactions").rglob("*.csv"))[0]
-    rows = len(held.read_text().splitlines()) - 1
-    moved = tmp_path / "landing" / "transactions" / "moved" / held.name
+    first = bronze_to_silver(settings(0.0), spark=spark)
+    assert first.blocked
+    held_rows = {f.path: f.rows_in for f in first.files if f.outcome == "blocked"}
+    landing = tmp_path / "landing" / "transactions"
+    to_move, to_copy = sorted(landing.rglob("*.csv"))[:2]
+    moved_from, original = (str(p.relative_to(tmp_path / "landing")) for p in (to_move, to_copy))
+    moved = landing / "moved" / to_move.name
     moved.parent.mkdir()
-    held.rename(moved)
-    with pytest.raises(b2s.LakehouseError, match=rf"transactions/moved/{held.name} was held back "
-                       rf"by a quality gate with {rows} row\(s\), but replaying it from Bronze "
-                       r"\(the rows run \S+ appended\) found 0; nothing was published"):
-        bronze_to_silver(settings(0.0), spark=spark)
-    assert not (tmp_path / "lake" / "silver" / "transactions").exists()
-
-    moved.rename(held)
-    moved.parent.rmdir()
-    copy = tmp_path / "landing" / "transactions" / "0000" / "copy.csv"
+    to_move.rename(moved)
+    copy = landing / "0000" / "copy.csv"
     copy.parent.mkdir()
-    copy.write_bytes(held.read_bytes())
+    copy.write_bytes(to_copy.read_bytes())
+
+    monkeypatch.setattr(b2s, "_loaded_by", lambda loads: {})  # a history that names no load
+    expected = "|".join(f"{path} was held back by a quality gate with {held_rows[held]} "
+                        for path, held in ((f"transactions/moved/{to_move.name}", moved_from),
+                                           ("transactions/0000/copy.csv", original)))
+    with pytest.raises(b2s.LakehouseError, match=rf"({expected})row\(s\), but replaying it from "
+                       r"Bronze \(the rows run \S+ appended\) found 0; nothing was published"):
+        bronze_to_silver(settings(1.0), spark=spark)
+    assert not (tmp_path / "lake" / "silver" / "transactions").exists()
+    monkeypatch.undo()
+
     report = bronze_to_silver(settings(1.0), spark=spark)
     assert not report.blocked
     outcomes = {f.path: (f.outcome, f.note) for f in report.files}
-    original = str(held.relative_to(tmp_path / "landing"))
+    assert outcomes[f"transactions/moved/{to_move.name}"] == (
+        "duplicate_file", f"same content as {moved_from}, held back by a quality gate and no "
+        "longer landed there: its rows were replayed from Bronze under that path")
     assert outcomes["transactions/0000/copy.csv"] == (
         "duplicate_file", f"same content as {original}, held back by a quality gate")
-    assert outcomes[original][0] == "loaded"
     silver = delta_io(spark, Lake.at(str(tmp_path / "lake"))).read(
         TableId("silver", "transactions"))
-    assert silver.where(F.col("source_file") == original).count() == \
-        next(f.rows_written for f in report.files if f.path == original) > 0
+    for path in (moved_from, original):
+        record = next(f for f in report.files if f.path == path)
+        assert record.outcome == "loaded" and record.rows_in == held_rows[path] > 0
+        assert silver.where(F.col("source_file") == path).count() == record.rows_written > 0
+    assert silver.count() == silver.select("trans_id").distinct().count()
+    # settled: the next run has nothing to do
+    assert bronze_to_silver(settings(1.0), spark=spark).nothing_new
 
 
 def test_a_file_written_to_while_the_run_reads_it_stops_the_run(spark, tmp_path, monkeypatch):

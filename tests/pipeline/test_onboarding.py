@@ -109,3 +109,47 @@ def test_new_layout_needs_only_yaml(spark, tmp_path: Path):
         text = df.select(F.to_json(F.struct(*df.columns)).alias("j")).collect()
         assert not any("123-45-6789" in r.j or "Müller" in r.j for r in text), name
         assert pan_hits(df) == {}, name
+
+
+def test_a_new_layout_beside_the_shipped_one_feeds_the_same_silver_table(spark, tmp_path: Path):
+    """Two sources of one entity with different fields (the partner's lacks the city, the
+    coordinates, ...): a run with files of both publishes them as one batch, the missing fields
+    null; a run with files of the partner's alone is gated on its own fields only."""
+    from lakehouse.generate import generate
+
+    conf = tmp_path / "conf"
+    shutil.copytree(DEFAULT_CONF_DIR, conf)
+    (conf / "sources" / "acme_cards.yaml").write_text(ACME_YAML)
+    generate(tmp_path / "generated", customers=3, months=1, seed=5, defect_rate=0.0)
+    shipped = sorted((tmp_path / "generated" / "transactions").rglob("*.csv"))[0]
+    (tmp_path / "landing" / "transactions").mkdir(parents=True)
+    shutil.copy2(shipped, tmp_path / "landing" / "transactions" / shipped.name)
+    acme = tmp_path / "landing" / "acme_cards"
+    acme.mkdir()
+    header = ("txn_id;booking_date;booking_time;card_no;holder_name;ssn;acct_num;cvv;shop;"
+              "mcc_group;value;fraud_flag")
+
+    def export(name: str, ids: list[str]) -> None:
+        lines = [header] + [f"{i};31.03.2024;10:00;{pan('4000')};A B;1;2;3;Shop;travel;5.00;0"
+                            for i in ids]
+        (acme / name).write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
+
+    export("first.csv", ["B1", "B2"])
+    settings = load_settings(conf, lake_root=str(tmp_path / "lake"),
+                             landing_root=str(tmp_path / "landing"), environ={})
+    first = bronze_to_silver(settings, spark=spark)
+    assert not first.blocked, [g.summary() for g in first.gates]
+    assert {(f.source, f.outcome) for f in first.files} == {("transactions", "loaded"),
+                                                             ("acme_cards", "loaded")}
+    delta = delta_io(spark, Lake.at(settings.lake_root))
+    silver = delta.read(TableId("silver", "transactions"))
+    shipped_rows = len(shipped.read_text().splitlines()) - 1
+    assert silver.where("source = 'transactions' AND city IS NOT NULL").count() == shipped_rows
+    assert sorted(r.trans_id for r in silver.where("source = 'acme_cards' AND city IS NULL")
+                  .collect()) == ["b1", "b2"]
+
+    export("second.csv", ["B3"])
+    second = bronze_to_silver(settings, spark=spark)
+    assert not second.blocked, [f.describe() for g in second.gates for f in g.failures]
+    assert [(f.path, f.outcome) for f in second.files] == [("acme_cards/second.csv", "loaded")]
+    assert delta.read(TableId("silver", "transactions")).count() == shipped_rows + 3

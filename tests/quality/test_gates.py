@@ -212,6 +212,21 @@ def test_each_source_of_a_batch_has_its_own_quarantine_rate(spark, gates):
     assert failed(gate) == {("expect_column_values_to_be_in_set", OUTCOME)}
 
 
+def test_an_expectation_that_raises_says_why(spark, gates):
+    """An expectation Great Expectations cannot compute (here: on a column the batch lacks)
+    fails, and its result says what went wrong instead of nothing."""
+    import great_expectations.expectations as gxe
+
+    expectations = [gxe.ExpectColumnValuesToBeBetween(column="no_such_column", min_value=0),
+                    gxe.ExpectColumnValuesToNotBeNull(column="trans_id")]
+    gate = gates.validate("silver.transactions", classified(spark, GOOD), expectations, "r6")
+    assert [r.success for r in gate.results] == [False, True]
+    described = gate.failures[0].describe()
+    assert described.startswith("silver.transactions: expect_column_values_to_be_between("
+                                "no_such_column) failed: observed an error: "), described
+    assert "no_such_column" in described.split("observed an error: ", 1)[1], described
+
+
 @pytest.fixture(scope="module")
 def gold_inputs(spark):
     versions = ({"customer_id": "C1", "updated_at": "2023-01-01 00:00:00",

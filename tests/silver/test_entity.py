@@ -123,3 +123,15 @@ def test_check_source_counts_a_card_field_as_its_token():
     data["fields"]["pan"] = data["fields"].pop("card_number")   # gives pan_token, not card_token
     with pytest.raises(ConfigError, match="card_token"):
         ENTITY.check_source(SourceConfig.model_validate(data))
+
+
+def test_a_missing_card_token_says_how_to_provide_it():
+    """A card-number column left unmarked in the layout gives a plain card_number field, not
+    the token the entity needs: the error says what gives one."""
+    data = source_dict("transactions")
+    data["layout"] = [c["name"] if isinstance(c, dict) and c["name"] == "cc_num" else c
+                      for c in data["layout"]]
+    with pytest.raises(ConfigError, match=r"needs fields \['card_token'\] \(card_token comes "
+                       r"from a field named card or card_number that reads a layout column "
+                       r"marked 'pii: pan'"):
+        ENTITY.check_source(SourceConfig.model_validate(data))

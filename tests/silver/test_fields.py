@@ -14,9 +14,17 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse.config import SourceConfig
+from lakehouse.errors import ConfigError
 from lakehouse.io.landing import CORRUPT, LANDED_AT, SOURCE_FILE, bronze_column
 from lakehouse.pii.columns import keyed_token, pan_hits
-from lakehouse.silver.fields import RAW_HASH, RAW_REDACTED, REASONS, output_columns, parse_fields
+from lakehouse.silver.fields import (
+    RAW_HASH,
+    RAW_REDACTED,
+    REASONS,
+    check_parsing,
+    output_columns,
+    parse_fields,
+)
 
 KEY = b"k" * 32
 PAN = "4111111111111111"
@@ -241,3 +249,27 @@ def test_field_from_two_columns_is_missing_if_one_part_is_blank(spark, parsed):
 ])
 def test_output_columns(name, pii, columns):
     assert output_columns(name, pii) == columns
+
+
+def test_the_fields_reference_lists_and_patterns_are_checked_before_a_run_reads_anything(spark):
+    check_parsing(spark, [SOURCE], REASON_REFERENCES)  # the source above is fine
+
+    def with_field(**changes) -> SourceConfig:
+        fields = {name: spec.model_dump(by_alias=True) for name, spec in SOURCE.fields.items()}
+        fields["trans_ts"] |= changes
+        return SOURCE.model_copy(update={"fields": {
+            n: type(SOURCE.fields["trans_ts"]).model_validate(f) for n, f in fields.items()}})
+
+    with pytest.raises(ConfigError, match=r"^source cards: fields.category.reference: no "
+                       r"reference list 'merchant_categories' \(the reference folder has: "
+                       r"other\)$"):
+        check_parsing(spark, [SOURCE], {"other": frozenset({"x"})})
+    # a letter Spark does not know, and one it refuses for parsing since Spark 3 (week-based)
+    with pytest.raises(ConfigError, match=r"^source cards: fields.trans_ts.formats: Spark does "
+                       r"not accept the pattern 'yyyy-MM-dd qq' for parsing: Illegal pattern "
+                       r"character: q$"):
+        check_parsing(spark, [with_field(formats=["yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd qq"])],
+                      REASON_REFERENCES)
+    with pytest.raises(ConfigError, match=r"fields.trans_ts.formats: Spark does not accept the "
+                       r"pattern 'YYYY-MM-dd' for parsing \(see https://spark.apache.org/"):
+        check_parsing(spark, [with_field(formats=["YYYY-MM-dd"])], REASON_REFERENCES)
