@@ -102,6 +102,7 @@ class Query:
         """The lake tables the query reads (CTE names excluded); ``as_of`` applies to every
         table without its own time-travel clause."""
         ctes = {cte.alias_or_name for cte in self.tree.find_all(exp.CTE)}
+        applied = False
         for table in list(self.tree.find_all(exp.Table)):
             if not table.db and table.name in ctes:
                 continue
@@ -109,8 +110,13 @@ class Query:
                 raise QueryError(f"unknown table {table.sql(dialect='athena')!r}: name tables "
                                  f"<layer>.<table>, e.g. gold.customer_summary")
             version = table.args.get("version")
+            applied = applied or version is None
             yield TableRef(table, TableId(table.db, table.name),
                            _moment(version) if version is not None else as_of)
+        if as_of is not None and not applied:
+            # said rather than ignored: the reader would take the result as of that moment
+            raise QueryError(f"--as-of {as_of} applies to no table here: the query reads no "
+                             "lake table without its own FOR ... AS OF")
 
     def sql(self, dialect: str) -> str:
         """The query in ``dialect``; a construct that dialect lacks is a named error."""

@@ -212,6 +212,30 @@ def test_each_source_of_a_batch_has_its_own_quarantine_rate(spark, gates):
     assert failed(gate) == {("expect_column_values_to_be_in_set", OUTCOME)}
 
 
+def test_a_table_gated_again_is_checked_with_its_new_expectations(spark, gates, tmp_path):
+    """The second gate of a table reuses its stored checkpoint and validation definition, with
+    the suite saved anew: it checks the new expectations only, and the stored suite holds them
+    (a new context over the same folder, as the next run opens, reads them back)."""
+    import great_expectations.expectations as gxe
+
+    lake = Lake.at(tmp_path / "lake")
+    first = QualityGates(lake, in_memory_rows=gates.in_memory_rows)
+    failing = [gxe.ExpectColumnValuesToBeInSet(column="category", value_set=["nope"])]
+    assert failed(first.validate("silver.t", classified(spark, GOOD), failing, "r1")) == {
+        ("expect_column_values_to_be_in_set", "category")}
+    again = QualityGates(lake, in_memory_rows=gates.in_memory_rows)  # the next run
+    passing = [gxe.ExpectColumnValuesToNotBeNull(column="trans_id"),
+               gxe.ExpectColumnValuesToBeInSet(column="category", value_set=["travel"])]
+    gate = again.validate("silver.t", classified(spark, GOOD), passing, "r2")
+    assert gate.success and [(r.expectation, r.column) for r in gate.results] == [
+        ("expect_column_values_to_not_be_null", "trans_id"),
+        ("expect_column_values_to_be_in_set", "category")]
+    stored = QualityGates(lake).context.suites.get("silver.t")
+    assert sorted(e.expectation_type for e in stored.expectations) == [
+        "expect_column_values_to_be_in_set", "expect_column_values_to_not_be_null"]
+    assert Path(again.render_docs()).exists()
+
+
 def test_an_expectation_that_raises_says_why(spark, gates):
     """An expectation Great Expectations cannot compute (here: on a column the batch lacks)
     fails, and its result says what went wrong instead of nothing."""

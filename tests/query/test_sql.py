@@ -61,6 +61,18 @@ def test_time_travel_clauses_are_read_from_the_sql():
     assert moments == {"gold.a": 3, "silver.b": "2024-01-01 00:00:00", "ops.c": 7}
 
 
+@pytest.mark.parametrize("sql", [
+    "SELECT 1",
+    "SELECT * FROM gold.a FOR VERSION AS OF 3",
+    "WITH x AS (SELECT 1 AS a) SELECT * FROM x",
+])
+def test_an_as_of_that_applies_to_no_table_is_an_error_not_ignored(sql):
+    with pytest.raises(QueryError, match=r"^--as-of 2024-01-01 applies to no table here: the "
+                       r"query reads no lake table without its own FOR \.\.\. AS OF$"):
+        list(Query(sql).tables(as_of="2024-01-01"))
+    list(Query(sql).tables())  # without --as-of: fine
+
+
 def test_cte_names_are_not_tables():
     query = Query("WITH x AS (SELECT 1 AS a FROM gold.t) SELECT * FROM x")
     assert [str(ref.table) for ref in query.tables()] == ["gold.t"]
