@@ -220,14 +220,16 @@ def _select(source: SourceConfig, entries: Sequence[LandingEntry], manifest: _Ma
             settled.append(record(file, ops.DUPLICATE_FILE,
                                   f"same content as {first_with_hash[file.content_hash]}"))
         elif file.content_hash in manifest.blocked and loaded is None \
-                and (original := _held_original(file, in_bronze, landed)) is not None:
+                and (original := _held_under(file, in_bronze, landed,
+                                             still_landed=True)) is not None:
             # a copy of a held-back file whose original is still landed (and listed later):
             # the original is replayed, the copy settles itself only
-            settled.append(record(file, ops.DUPLICATE_FILE,
-                                  f"same content as {original}, held back by a quality gate"))
+            settled.append(record(file, ops.DUPLICATE_FILE, f"same content as {original[0]}, "
+                                  "held back by a quality gate"))
             continue  # the original, listed later, is the content's first file
         elif file.content_hash in manifest.blocked and loaded is None \
-                and (moved := _held_elsewhere(file, in_bronze, landed)) is not None:
+                and (moved := _held_under(file, in_bronze, landed,
+                                          still_landed=False)) is not None:
             # moved or renamed since a gate held it back (it is no longer landed where Bronze
             # holds its rows): its rows are replayed as the file they were loaded as, and this
             # one settles as a copy of it
@@ -253,21 +255,13 @@ def _select(source: SourceConfig, entries: Sequence[LandingEntry], manifest: _Ma
     return _SourceBatch(source, new, replay, settled, skipped, tuple(reprocessed))
 
 
-def _held_original(file: LandingFile, in_bronze: Mapping[tuple[str, str], str],
-                   landed: set[str]) -> str | None:
-    """The landed file whose rows Bronze holds under ``file``'s content, if another."""
-    return next((path for path, content_hash in sorted(in_bronze)
-                 if content_hash == file.content_hash and path != file.relative
-                 and path in landed), None)
-
-
-def _held_elsewhere(file: LandingFile, in_bronze: Mapping[tuple[str, str], str],
-                    landed: set[str]) -> tuple[str, str] | None:
-    """The path (no longer landed) under which Bronze holds ``file``'s content, and the run
-    whose rows hold it."""
+def _held_under(file: LandingFile, in_bronze: Mapping[tuple[str, str], str],
+                landed: set[str], *, still_landed: bool) -> tuple[str, str] | None:
+    """Another path under which Bronze holds ``file``'s content (the first in path order),
+    one still landed or one no longer landed, and the run whose rows hold it."""
     return next(((path, run) for (path, content_hash), run in sorted(in_bronze.items())
                  if content_hash == file.content_hash and path != file.relative
-                 and path not in landed), None)
+                 and (path in landed) == still_landed), None)
 
 
 def _unrecorded(loads: Sequence[tuple[str, dict[str, str]]],
