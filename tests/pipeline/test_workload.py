@@ -16,6 +16,7 @@ from lakehouse.pipeline.workload import (
     estimate,
     pipeline_spark,
 )
+from lakehouse.quality.gates import QualityGates
 from lakehouse.runtime.spark import QUICK_JIT, jit_options
 
 MB = 2**20
@@ -57,16 +58,16 @@ def test_a_running_session_is_used_as_it_is(spark, tmp_path, monkeypatch):
     assert pipeline_spark(settings) is spark
 
 
-@pytest.mark.parametrize(("jit", "small_run", "said"), [
-    ("auto", True, "C1 only (spark.jit: quick)"), ("peak", False, None)])
-def test_a_new_session_is_told_whether_the_run_is_small(tmp_path, monkeypatch, jit, small_run,
-                                                        said):
-    """The decision's wiring; the options reaching a real JVM: tests/runtime/test_class_archive.py
-    (the session factory is replaced here, so no second JVM starts in this process)."""
-    generate(tmp_path / "landing", customers=20, months=1, seed=3, defect_rate=0.0)
-    settings = load_settings(lake_root=str(tmp_path / "lake"),
-                             landing_root=str(tmp_path / "landing"),
-                             spark={"jit": jit})
+@pytest.fixture
+def preloads(monkeypatch) -> list[str]:
+    """Calls of ``QualityGates.preload`` (the Great Expectations import is not started)."""
+    calls: list[str] = []
+    monkeypatch.setattr(QualityGates, "preload", staticmethod(lambda: calls.append("preload")))
+    return calls
+
+
+def new_sessions(monkeypatch) -> list[dict]:
+    """Replaces the session factory: no second JVM starts in this process."""
     started: list[dict] = []
 
     def new_local_session(spark_settings, *, write_archive, small_run):
@@ -76,12 +77,40 @@ def test_a_new_session_is_told_whether_the_run_is_small(tmp_path, monkeypatch, j
         return "session"
 
     monkeypatch.setattr(workload, "get_spark", new_local_session)
+    return started
+
+
+@pytest.mark.parametrize(("jit", "small_run", "said"), [
+    ("auto", True, "C1 only (spark.jit: quick)"), ("peak", False, None)])
+def test_a_new_session_is_told_whether_the_run_is_small(tmp_path, monkeypatch, preloads, jit,
+                                                        small_run, said):
+    """The decision's wiring; the options reaching a real JVM: tests/runtime/test_class_archive.py
+    (the session factory is replaced here, so no second JVM starts in this process)."""
+    generate(tmp_path / "landing", customers=20, months=1, seed=3, defect_rate=0.0)
+    settings = load_settings(lake_root=str(tmp_path / "lake"),
+                             landing_root=str(tmp_path / "landing"),
+                             spark={"jit": jit})
+    started = new_sessions(monkeypatch)
     messages: list[str] = []
     assert pipeline_spark(settings, progress=messages.append) == "session"
     assert started == [{"jit": jit, "write_archive": True,
                         "options": QUICK_JIT if small_run else ()}]
     if said is None:
         assert messages == []  # forced: nothing estimated
+        assert preloads == []  # the run imports Great Expectations once it finds work
     else:
         assert len(messages) == 1 and messages[0].startswith("spark: ")
         assert "MB of new landing data" in messages[0] and messages[0].endswith(said)
+        # landing data to load and gate: Great Expectations imports while the JVM starts
+        assert preloads == ["preload"]
+
+
+def test_a_run_with_nothing_to_load_does_not_import_great_expectations_early(
+        tmp_path, monkeypatch, preloads):
+    (tmp_path / "landing").mkdir()
+    settings = load_settings(lake_root=str(tmp_path / "lake"),
+                             landing_root=str(tmp_path / "landing"))
+    started = new_sessions(monkeypatch)
+    assert pipeline_spark(settings) == "session"
+    assert started[0]["options"] == QUICK_JIT  # estimated: nothing to load is a small run
+    assert preloads == []

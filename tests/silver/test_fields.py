@@ -252,7 +252,10 @@ def test_output_columns(name, pii, columns):
 
 
 def test_the_fields_reference_lists_and_patterns_are_checked_before_a_run_reads_anything(spark):
+    jobs = spark.sparkContext.statusTracker().getJobIdsForGroup()
     check_parsing(spark, [SOURCE], REASON_REFERENCES)  # the source above is fine
+    # its patterns were tried while Spark planned the query: no job ran
+    assert spark.sparkContext.statusTracker().getJobIdsForGroup() == jobs
 
     def with_field(**changes) -> SourceConfig:
         fields = {name: spec.model_dump(by_alias=True) for name, spec in SOURCE.fields.items()}
