@@ -41,7 +41,7 @@ from lakehouse.io.landing import (
     read_raw,
 )
 from lakehouse.ops import tables as ops
-from lakehouse.pii.columns import keyed_token, with_card_number_flag
+from lakehouse.pii.columns import KeyedToken, with_card_number_flag
 from lakehouse.pii.keys import resolve_token_key
 from lakehouse.pipeline.faults import fault_point
 from lakehouse.pipeline.run import (
@@ -357,13 +357,13 @@ class BronzeToSilver:
         self.notes: dict[str, str] = {}  # landing path -> what was noticed reading it
         self.gates = gates or QualityGates.of(settings)
         self.render_docs = render_docs  # False: the caller renders Data Docs (the workflow, once)
-        self._tokenize: Callable[[Column], Column] | None = None
+        self._tokenize: KeyedToken | None = None
 
     @property
-    def tokenize(self) -> Callable[[Column], Column]:
+    def tokenize(self) -> KeyedToken:
         if self._tokenize is None:
             key = resolve_token_key(self.settings.tokenization, self.lake)
-            self._tokenize = keyed_token(key)
+            self._tokenize = KeyedToken(self.spark, key)
         return self._tokenize
 
     @property
@@ -576,9 +576,9 @@ class BronzeToSilver:
     def _bronze_rows(self, table: TableId, batch: _SourceBatch,
                      committed: CommitResult | None) -> DataFrame:
         """This run's Bronze rows of a source (``_rows_of``). When they are all in the files
-        this run's commit added, only those files are read: the parse starts Python workers
-        for every file it reads, rows or not (a 1 M-row Bronze table is five files, and a
-        day's rows are in one), and a file pruned from the plan costs nothing."""
+        this run's commit added, only those files are read: a file pruned from the plan costs
+        nothing, not even a task (a 1 M-row Bronze table is five files, and a day's rows are
+        in one)."""
         condition = self._rows_of(batch)
         if committed is not None and committed.version and not batch.replay:
             added = self.delta.appended_since(table, committed.version - 1, committed.version)

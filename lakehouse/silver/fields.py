@@ -23,7 +23,7 @@ from lakehouse.io.landing import CORRUPT, LANDED_AT, SOURCE_FILE, bronze_column
 from lakehouse.pii import columns as pii
 from lakehouse.silver import rules
 
-Tokenizer = Callable[[Column], Column]
+Tokenizer = pii.KeyedToken
 REASONS = "reasons"
 RAW_HASH = "raw_hash"
 RAW_REDACTED = "raw_redacted"
@@ -254,7 +254,11 @@ def parse_fields(source: SourceConfig, references: Mapping[str, frozenset[str]],
                                  tokenize)
               for name, spec in source.fields.items()}
 
+    tokenized = any(source.field_pii(name) in ("pan", "identifier") for name in source.fields)
+
     def transform(bronze: DataFrame) -> DataFrame:
+        if tokenized:
+            bronze = tokenize.join(bronze)  # the key's columns, which the tokens read
         for index in range(_STEPS):
             columns = [c.alias(n) for p in parsed.values() for n, c in p.steps[index].items()]
             if columns:

@@ -13,20 +13,21 @@ from chispa import assert_column_equality
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakehouse.pii.card import is_luhn_valid, is_valid_pan, luhn_check_digit
+from lakehouse.pii.card import is_luhn_valid, is_valid_pan, luhn_check_digit, redact_pans
 from lakehouse.pii.columns import (
     _CANDIDATE_PATTERN,
     CARD_NUMBER_FOUND,
     GROUPED_SCAN_PATTERN,
     LUHN_MAX_DIGITS,
     SCAN_PATTERN,
+    KeyedToken,
     contains_pan,
     digits_only,
-    keyed_token,
     luhn_valid,
     mask_digits,
     mask_pan,
     pan_hits,
+    redact_card_numbers,
     redact_digit_runs,
     valid_pan,
     with_card_number_flag,
@@ -118,48 +119,53 @@ def test_digits_only_removes_spaces_and_dashes(spark):
     assert_column_equality(df, "digits", "expected")
 
 
-def test_keyed_token_is_hmac_sha256_under_the_key(spark):
-    values = [PAN, AMEX, "ü-non-ascii", None]
-    expected = [None if v is None else hmac.new(KEY, v.encode(), hashlib.sha256).hexdigest()
-                for v in values]
-    df = (spark.createDataFrame(list(zip(values, expected, strict=True)),
-                                "value string, expected string")
-          .withColumn("token", keyed_token(KEY)(F.col("value"))))
-    assert_column_equality(df, "token", "expected")
+def tokens(spark, key: bytes, values: list[str | None]) -> list[str | None]:
+    df = spark.createDataFrame([(i, v) for i, v in enumerate(values)], "i int, value string")
+    out = KeyedToken(spark, key).tokens(df, {"token": F.col("value")})
+    assert out.columns == ["i", "value", "token"]  # the key's columns are gone
+    return [r.token for r in out.orderBy("i").collect()]
+
+
+@pytest.mark.parametrize("key", [KEY, b"k" * 16, b"a-key-longer-than-the-64-byte-block-" * 3],
+                         ids=["32 bytes", "16 bytes", "108 bytes: hashed first"])
+def test_keyed_token_is_hmac_sha256_under_the_key(spark, key):
+    values = [PAN, AMEX, "\u00fc-non-ascii", "", None]
+    assert tokens(spark, key, values) == [
+        None if v is None else hmac.new(key, v.encode(), hashlib.sha256).hexdigest()
+        for v in values]
     # a plain (unkeyed) hash would be guessable from the small PAN space
-    assert df.first().token != hashlib.sha256(PAN.encode()).hexdigest()
+    assert tokens(spark, key, [PAN])[0] != hashlib.sha256(PAN.encode()).hexdigest()
 
 
 def test_keyed_token_of_a_batch_of_nulls_is_null(spark):
-    """A batch with no card number at all (a customer update without one): the Arrow batch the
-    UDF returned held float NaNs, which pyspark's conversion refused, failing the run."""
-    df = spark.createDataFrame([(None,)], "value string").coalesce(1)
-    assert [r.token for r in df.select(keyed_token(KEY)(F.col("value")).alias("token"))
-            .collect()] == [None]
+    """A batch with no card number at all (a customer update without one)."""
+    assert tokens(spark, KEY, [None, None]) == [None, None]
 
 
 def test_keyed_token_depends_on_the_key(spark):
-    df = spark.createDataFrame([(PAN,)], "value string").select(
-        keyed_token(b"a" * 16)(F.col("value")).alias("a"),
-        keyed_token(b"b" * 16)(F.col("value")).alias("b"))
-    row = df.first()
-    assert len(row.a) == 64 and row.a != row.b
+    a, b = tokens(spark, b"a" * 16, [PAN]) + tokens(spark, b"b" * 16, [PAN])
+    assert len(a) == 64 and a != b
 
 
-def test_keyed_token_rejects_a_short_key():
+def test_keyed_token_rejects_a_short_key(spark):
     with pytest.raises(ValueError, match="16 bytes"):
-        keyed_token(b"k" * 15)
+        KeyedToken(spark, b"k" * 15)
 
 
-def test_key_never_appears_in_the_query_plan(spark):
+def test_key_never_appears_in_the_query_plan_and_no_python_runs(spark):
     key = b"super-secret-tokenization-key-0123456789"
-    df = spark.createDataFrame([(PAN,)], "value string").select(
-        keyed_token(key)(F.col("value")).alias("token"))
+    padded = key.ljust(64, b"\0")
+    derived = [bytes(b ^ pad for b in padded) for pad in (0x36, 0x5C)]  # what the JVM holds
+    df = KeyedToken(spark, key).tokens(spark.createDataFrame([(PAN,)], "value string"),
+                                       {"token": F.col("value")})
     df.collect()
-    plan = df._jdf.queryExecution().toString()
-    assert "token" in plan
-    for secret in (key.decode(), key.hex(), "super-secret"):
-        assert secret not in plan
+    # parsed, analyzed, optimized and physical; a binary literal prints as 0x and its hex
+    plan = df._jdf.queryExecution().toString().lower()
+    assert "token" in plan and "__hmac_inner_key" in plan
+    for secret in (key.decode(), key.hex(), "super-secret", *(d.hex() for d in derived),
+                   *(d.hex(" ") for d in derived), *(" ".join(map(str, d[:8])) for d in derived)):
+        assert secret.lower() not in plan
+    assert "EvalPython" not in plan  # no Python UDF: the JVM computes the tokens
 
 
 def test_redact_digit_runs_masks_8_to_19_digit_runs(spark):
@@ -172,6 +178,40 @@ def test_redact_digit_runs_masks_8_to_19_digit_runs(spark):
         ("id 41111111111111111111", "id 41111111111111111111"),    # 20 digits: not a PAN
         (None, None),
     ], "value string, expected string").withColumn("redacted", redact_digit_runs(F.col("value")))
+    assert_column_equality(df, "redacted", "expected")
+
+
+def redaction_texts(count: int = 1500) -> list[str | None]:
+    """Text mixing digits, separators, letters and punctuation; a third of it with a Luhn-valid
+    number of 8-19 digits planted, half of those grouped by four; plus hand-picked cases."""
+    rng = random.Random(20241206)
+    alphabet = "0123456789" * 5 + " -" * 3 + "ab,;:"
+    texts: list[str | None] = [
+        f"charge {PAN} and {AMEX}; ref 12345678 ok", f"id=x{PAN}y", "4111 1111 1111 1111",
+        "2024-03-01 4111-1111-1111-1111 10:00", "3782 822463 10005", f"{PAN} {PAN}",
+        '{"merchant":"4111 1111 1111 1111","date":"2024-01-31"}', "1234 5678 9012", "", None]
+    for i in range(count):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(5, 60)))
+        if i % 3 == 0:
+            number = "".join(rng.choice("0123456789") for _ in range(rng.randint(7, 18)))
+            number += luhn_check_digit(number)
+            if i % 2:
+                number = rng.choice(" -").join(number[j:j + 4] for j in range(0, len(number), 4))
+            at = rng.randint(0, len(text))
+            text = text[:at] + number + text[at:]
+        texts.append(text)
+    return texts
+
+
+def test_redact_card_numbers_masks_as_the_python_rule_does(spark):
+    texts = redaction_texts()
+    expected = [None if t is None else redact_pans(t) for t in texts]
+    # the sample exercises masking, of grouped numbers too, and text left alone
+    assert 200 < sum(t != e for t, e in zip(texts, expected, strict=True)) < 700
+    assert sum(bool(re.search(r"\*{4}[ -]\*{4}", e)) for e in expected if e) > 50
+    df = (spark.createDataFrame(list(zip(texts, expected, strict=True)),
+                                "text string, expected string")
+          .withColumn("redacted", redact_card_numbers(F.col("text"))))
     assert_column_equality(df, "redacted", "expected")
 
 

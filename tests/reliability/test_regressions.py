@@ -15,7 +15,7 @@ from lakehouse.config import load_settings
 from lakehouse.io.landing import CORRUPT, LANDED_AT, SOURCE_FILE, LandingEntry, bronze_column
 from lakehouse.io.landing import fingerprint as fingerprint_file
 from lakehouse.pii.card import mask_pan as mask_pan_python
-from lakehouse.pii.columns import keyed_token, mask_pan
+from lakehouse.pii.columns import KeyedToken, mask_pan
 from lakehouse.pipeline.bronze_to_silver import _Manifest, _select
 from lakehouse.reference import load_reference_values
 from lakehouse.silver.batch import classify, to_quarantine
@@ -45,7 +45,7 @@ def parse(spark, *rows: dict, corrupt: str | None = None):
              AT, AT) for row in rows]
     frame = spark.createDataFrame(data, SCHEMA)
     return frame.transform(parse_fields(SOURCE, load_reference_values(SETTINGS.reference_dir),
-                                        keyed_token(b"k" * 32)))
+                                        KeyedToken(spark, b"k" * 32)))
 
 
 def test_values_padded_with_tabs_and_line_breaks_are_trimmed(spark):

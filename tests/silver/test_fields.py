@@ -16,7 +16,7 @@ from pyspark.sql import types as T
 from lakehouse.config import SourceConfig
 from lakehouse.errors import ConfigError
 from lakehouse.io.landing import CORRUPT, LANDED_AT, SOURCE_FILE, bronze_column
-from lakehouse.pii.columns import keyed_token, pan_hits
+from lakehouse.pii.columns import KeyedToken, pan_hits
 from lakehouse.silver.fields import (
     RAW_HASH,
     RAW_REDACTED,
@@ -87,7 +87,7 @@ def bronze(spark, *cases: tuple[str, dict]):
 
 
 def parse(df):
-    return df.transform(parse_fields(SOURCE, REASON_REFERENCES, keyed_token(KEY)))
+    return df.transform(parse_fields(SOURCE, REASON_REFERENCES, KeyedToken(df.sparkSession, KEY)))
 
 
 def token(value: str) -> str:
@@ -225,7 +225,7 @@ def test_raw_hash_tells_records_apart(parsed):
 
 def test_raw_hash_is_equal_for_equal_raw_values(spark):
     out = bronze(spark, ("a", {}), ("b", {})).transform(
-        parse_fields(SOURCE, REASON_REFERENCES, keyed_token(KEY))).select(RAW_HASH).distinct()
+        parse_fields(SOURCE, REASON_REFERENCES, KeyedToken(spark, KEY))).select(RAW_HASH).distinct()
     assert out.count() == 1
 
 
