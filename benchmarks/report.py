@@ -471,9 +471,17 @@ def busy_note(machine: Mapping[str, Any]) -> str | None:
 
 
 def _gate_rows(run: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    def jobs(gate: Mapping[str, Any]) -> str:
+        together = gate.get("together")
+        if not together:
+            return fmt_num(gate.get("spark_jobs"))
+        # gates validated together: the call's jobs, on its first gate
+        return (f"{fmt_num(gate.get('spark_jobs'))} (all {together})"
+                if gate.get("spark_jobs") is not None else "")
+
     return [(g["table"], g.get("engine") or "spark", fmt_num(g.get("rows")),
-             fmt_num(g.get("expectations")), fmt_s(g.get("seconds")),
-             fmt_num(g.get("spark_jobs"))) for g in run.get("gates") or []]
+             fmt_num(g.get("expectations")), fmt_s(g.get("seconds")), jobs(g))
+            for g in run.get("gates") or []]
 
 
 def render_markdown(report: Mapping[str, Any]) -> str:
@@ -533,7 +541,10 @@ def render_markdown(report: Mapping[str, Any]) -> str:
                 out += _table(("step", "time", "rows in", "rows written", "outcome"), rows)
             gates = _gate_rows(run)
             if gates:
-                out += ["", "Quality gates, as timed around each `QualityGates.validate`:", ""]
+                out += ["", "Quality gates, as timed around each `QualityGates.validate`; Gold's "
+                        "are validated together (`validate_all`: each one's batch is fetched "
+                        "while the one before is checked), each timed from the end of the one "
+                        "before:", ""]
                 out += _table(("table", "engine", "rows", "expectations", "time",
                                "Spark jobs"), gates)
         files = (size.get("incremental") or {}).get("files") or {}

@@ -116,7 +116,8 @@ def _instrument(phases: Phases) -> list[str]:
 
 def _instrument_gates(phases: Phases, calls: list[dict[str, Any]]) -> None:
     """Record each quality gate: its time as measured here, its expectations, and the Spark
-    jobs it started."""
+    jobs it started (for gates validated together: their time from ``validate_all``, and the
+    call's jobs)."""
     from lakehouse.quality.gates import QualityGates
 
     validate = QualityGates.validate
@@ -132,7 +133,24 @@ def _instrument_gates(phases: Phases, calls: list[dict[str, Any]]) -> None:
                       "spark_jobs": None if jobs is None or after is None else after - jobs})
         return result
 
+    validate_all = QualityGates.validate_all
+
+    def timed_validate_all(self: Any, gates: list[Any], run_id: str) -> Any:
+        # gates validated together (Gold's) overlap: their Spark jobs are counted for the call,
+        # on its first gate, and each time is the gate's own (from the end of the one before)
+        jobs = phases.jobs()
+        results = validate_all(self, gates, run_id)
+        after = phases.jobs()
+        total = None if jobs is None or after is None else after - jobs
+        for index, (gate, result) in enumerate(zip(gates, results, strict=True)):
+            calls.append({"table": gate.table, "seconds": result.seconds,
+                          "expectations": len(gate.expectations), "engine": result.engine,
+                          "rows": result.rows, "spark_jobs": total if index == 0 else None,
+                          "together": len(gates)})
+        return results
+
     QualityGates.validate = timed_validate  # type: ignore[method-assign]
+    QualityGates.validate_all = timed_validate_all  # type: ignore[method-assign,assignment]
 
 
 def pipeline(args: argparse.Namespace) -> dict[str, Any]:

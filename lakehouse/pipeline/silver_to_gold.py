@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any, NamedTuple
@@ -55,7 +54,13 @@ from lakehouse.io.lake import TableId
 from lakehouse.ops import tables as ops
 from lakehouse.pipeline.faults import fault_point
 from lakehouse.pipeline.run import Progress, RunReport, StepTimer, lake_lock, new_run_id
-from lakehouse.quality.gates import DQ_RESULTS, DQ_RESULTS_SCHEMA, QualityGates, results_records
+from lakehouse.quality.gates import (
+    DQ_RESULTS,
+    DQ_RESULTS_SCHEMA,
+    Gate,
+    QualityGates,
+    results_records,
+)
 from lakehouse.runtime.spark import get_spark
 
 INPUTS_KEY = "inputs"  # commit metadata: what the build read (Silver versions, rules digest)
@@ -233,15 +238,14 @@ class SilverToGold:
         run_id = self.report.run_id
         gold = {t: p.frame for t, p in pending.items()}
         totals = SilverTotals.of(per_customer, silver.customers, silver.loans)
-        results, steps = [], []
+        steps = []
         # each table's rows from its files' footers, not counted by a Spark job each
         counted = {t: self.delta.rows(p) for t, p in pending.items()}
-        for table, (frame, expectations, rows) in gold_gates(gold, per_customer, totals, kept,
-                                                             counted).items():
-            started = time.perf_counter()
-            gate = self.gates.validate(str(table), frame, expectations, run_id, rows=rows)
-            gate = replace(gate, seconds=round(time.perf_counter() - started, 3))
-            results.append(gate)
+        checks = gold_gates(gold, per_customer, totals, kept, counted)
+        results = self.gates.validate_all([Gate(str(t), frame, expectations, rows) for
+                                           t, (frame, expectations, rows) in checks.items()],
+                                          run_id)
+        for table, gate in zip(checks, results, strict=True):
             steps.append(StepTimer(run_id, f"gate.{table}", str(table)).finish(
                 outcome="passed" if gate.success else "failed", duration_s=gate.seconds,
                 message=gate.summary()))

@@ -22,6 +22,8 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -109,6 +111,16 @@ class GateResult:
         11,071 rows)``."""
         return (f"{len(self.failures)} of {len(self.results)} expectations failed "
                 f"({self.where()})")
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One gate of ``QualityGates.validate_all``: ``validate``'s arguments but the run id."""
+
+    table: str
+    df: DataFrame
+    expectations: list[Expectation]
+    rows: int | None = None
 
 
 def _in_memory(df: DataFrame, columns: list[str]) -> Any:
@@ -356,19 +368,43 @@ class QualityGates:
                  run_id: str, *, rows: int | None = None) -> GateResult:
         """Run one suite over ``df`` (``rows``: its number of rows, counted here when unknown
         and needed to choose the engine); ``render_docs`` puts the result into Data Docs."""
+        started = time.perf_counter()
+        engine, batch, rows = self._batch(df, expectations, rows)
+        return self._run(table, engine, batch, rows, expectations, run_id, started)
+
+    def validate_all(self, gates: Sequence[Gate], run_id: str) -> list[GateResult]:
+        """``validate`` of each gate, in order. The batches validated in the driver are fetched
+        from Spark ahead, two at a time: the next gates' Spark jobs run while Great
+        Expectations checks the current batch in Python. Each result's time runs from the
+        end of the one before (the first: from the call), so the times add up to the call's."""
+        results = []
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="gate-batch") as pool:
+            batches = [pool.submit(self._batch, g.df, g.expectations, g.rows) for g in gates]
+            started = time.perf_counter()
+            for gate, batch in zip(gates, batches, strict=True):
+                results.append(self._run(gate.table, *batch.result(), gate.expectations, run_id,
+                                         started))
+                started = time.perf_counter()
+        return results
+
+    def _batch(self, df: DataFrame, expectations: list[Expectation],
+               rows: int | None) -> tuple[str, Any, int | None]:
+        """The engine a gate runs on, what it validates (``df``, or its columns the
+        expectations read as a pandas frame), and the batch's rows (counted if unknown)."""
+        if rows is None and self.in_memory_rows > 0:
+            rows = df.count()
+        small = self.in_memory_rows > 0 and rows is not None and rows <= self.in_memory_rows
+        if small:
+            return PANDAS, _in_memory(df, columns_read(expectations, df.columns)), rows
+        return SPARK, df, rows
+
+    def _run(self, table: str, engine: str, batch: Any, rows: int | None,
+             expectations: list[Expectation], run_id: str, started: float) -> GateResult:
         import great_expectations as gx
         from great_expectations.data_context.types.resource_identifiers import (
             ExpectationSuiteIdentifier,
         )
 
-        started = time.perf_counter()
-        if rows is None and self.in_memory_rows > 0:
-            rows = df.count()
-        small = self.in_memory_rows > 0 and rows is not None and rows <= self.in_memory_rows
-        engine = PANDAS if small else SPARK
-        batch: Any = df
-        if engine == PANDAS:
-            batch = _in_memory(df, columns_read(expectations, df.columns))
         checkpoint = self._checkpoint(table, engine, expectations)
         # The run time is given: without one, Great Expectations parses the run name as a
         # date, and about 1 run id in 2000 (``...Z-87a22a``: "a" and "ad" read as a.m. and

@@ -54,7 +54,12 @@ def _size(label: str, rows: int, b2s: float, s2g: float, csv: float, groupby: fl
                  "process_s": b2s + s2g + 5, "run_log": _log(rows, b2s * 0.1, s2g * 0.3),
                  "memory": _memory(driver, 2_000_000_000, 300_000_000),
                  "gates": [{"table": "silver.transactions", "expectations": 12,
-                            "seconds": b2s * 0.1, "spark_jobs": 7}]},
+                            "seconds": b2s * 0.1, "spark_jobs": 7},
+                           # validated together: the call's jobs on the first
+                           {"table": "gold.fraud_daily", "expectations": 9, "seconds": 0.4,
+                            "spark_jobs": 5, "together": 2},
+                           {"table": "gold.loan_default_features", "expectations": 7,
+                            "seconds": 0.1, "spark_jobs": None, "together": 2}]},
         "baselines": {"phases": _phases(spark_start=3.0, csv_to_parquet=csv,
                                         spark_groupby=groupby, duckdb_groupby=groupby / 4),
                       "csv_to_parquet": {"transactions": {"rows": rows, "seconds": csv}}},
@@ -163,7 +168,8 @@ def test_results_files_hold_every_figure(tmp_path):
     assert "other work" not in report.render_markdown(rep)
     for needle in ("0.60x", "1.67x", "4.83x", "2.72 GB RSS (PSS 1.36 GB)", "| 2.1 s |",
                    "query failed: boom", "| ram gb | 25.3 |", "95.0 s", "gate.silver.transactions",
-                   "(bronze_to_silver: outside the logged steps)", "| MERGE |"):
+                   "(bronze_to_silver: outside the logged steps)", "| MERGE |",
+                   "| 12 | 10.0 s | 7 |", "| 9 | 0.400 s | 5 (all 2) |", "| 7 | 0.100 s |  |"):
         assert needle in text
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -20,6 +21,7 @@ from lakehouse.gold.build import (
     CUSTOMER_MONTHLY_SPEND,
     CUSTOMER_SUMMARY,
     FRAUD_DAILY,
+    LOAN_DEFAULT_FEATURES,
     SilverSnapshot,
     Slice,
     build_gold,
@@ -31,7 +33,13 @@ from lakehouse.io.lake import Lake
 from lakehouse.pii.card import luhn_check_digit
 from lakehouse.pii.columns import with_card_number_flag
 from lakehouse.quality import gates as gates_module
-from lakehouse.quality.gates import DQ_RESULTS_SCHEMA, QualityGates, columns_read, results_records
+from lakehouse.quality.gates import (
+    DQ_RESULTS_SCHEMA,
+    Gate,
+    QualityGates,
+    columns_read,
+    results_records,
+)
 from lakehouse.quality.keys import GATE_KEY, keys_unique, with_gate_key
 from lakehouse.reference import load_reference_values
 from lakehouse.silver import ENTITIES
@@ -409,6 +417,31 @@ def test_both_engines_give_the_same_gold_results(both, gold_inputs):
                    both.validate(str(table), frame, expectations, "e2", rows).values()]
         assert results[0] == results[1], table
         assert all(result[2] for result in results[0]) == (table != CUSTOMER_SUMMARY), table
+
+
+def test_gates_validated_together_give_each_gates_own_result_in_order(gold_inputs, tmp_path):
+    """``validate_all`` (Gold's gates, their batches fetched ahead) against ``validate`` one by
+    one: the same results per table, in the order given, on both engines at once."""
+    gold, per_customer, totals = gold_inputs
+    broken = {**gold, CUSTOMER_SUMMARY: gold[CUSTOMER_SUMMARY].withColumn(
+        "reward_points", F.lit(-1).cast("long"))}
+    every = gold_gates(broken, per_customer, totals)
+    # not in build order; the summary (2 rows) in Spark, the loans (1 row) in the driver
+    checks = {t: every[t] for t in (LOAN_DEFAULT_FEATURES, CUSTOMER_SUMMARY)}
+    gates = QualityGates(Lake.at(tmp_path / "lake"), in_memory_rows=1)
+    started = time.perf_counter()
+    together = gates.validate_all([Gate(str(t), frame, expectations, rows) for
+                                   t, (frame, expectations, rows) in checks.items()], "t1")
+    elapsed = time.perf_counter() - started
+    alone = [gates.validate(str(t), frame, [e.copy() for e in expectations], "t2", rows=rows)
+             for t, (frame, expectations, rows) in checks.items()]
+    assert [g.table for g in together] == [str(t) for t in checks] == [g.table for g in alone]
+    assert {g.engine for g in together} == {"pandas", "spark"}
+    assert [(g.engine, g.rows, results_of(g)) for g in together] == \
+        [(g.engine, g.rows, results_of(g)) for g in alone]
+    assert [g.success for g in together] == [t != CUSTOMER_SUMMARY for t in checks]
+    # each gate's time runs from the end of the one before: together, the call's time
+    assert sum(g.seconds for g in together) <= elapsed + 0.01
 
 
 def test_a_small_batch_is_collected_once_with_only_the_columns_its_expectations_read(
