@@ -150,7 +150,8 @@ class KeyedToken:
 
 def _secret_row(spark: SparkSession, values: Mapping[str, bytes]) -> DataFrame:
     """One row of binary values, built in the JVM as a local table (no Spark job, no Python
-    worker, and its values in no printed plan)."""
+    worker, and its values in no printed plan: ``lakehouse.runtime.spark.local_frame``, for
+    rows that are not secret, carries them as text in the query, which plans print)."""
     gateway = spark.sparkContext._gateway
     assert gateway is not None
     jvm = gateway.jvm

@@ -42,10 +42,14 @@ def output_columns(name: str, pii_class: str) -> tuple[str, ...]:
     return (name,)
 
 
+def _tokenized(source: SourceConfig) -> list[str]:
+    """The source's fields that become keyed tokens (card numbers and identifiers)."""
+    return [name for name in source.fields if source.field_pii(name) in ("pan", "identifier")]
+
+
 def digest_columns(source: SourceConfig) -> tuple[str, ...]:
     """The parsed columns holding hex digests computed here (keyed tokens, the raw hash)."""
-    tokens = [output_columns(name, source.field_pii(name))[0] for name in source.fields
-              if source.field_pii(name) in ("pan", "identifier")]
+    tokens = [output_columns(name, source.field_pii(name))[0] for name in _tokenized(source)]
     return (*tokens, RAW_HASH)
 
 
@@ -254,7 +258,7 @@ def parse_fields(source: SourceConfig, references: Mapping[str, frozenset[str]],
                                  tokenize)
               for name, spec in source.fields.items()}
 
-    tokenized = any(source.field_pii(name) in ("pan", "identifier") for name in source.fields)
+    tokenized = bool(_tokenized(source))
 
     def transform(bronze: DataFrame) -> DataFrame:
         if tokenized:
