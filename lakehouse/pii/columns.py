@@ -179,11 +179,12 @@ def contains_pan(col: Column) -> Column:
 
 @F.pandas_udf(T.StringType())  # type: ignore[call-overload]
 def redact_card_numbers(values: pd.Series) -> pd.Series:
-    """Free text with Luhn-valid card numbers masked, grouped ones included (Python, precise).
+    """Free text with Luhn-valid card numbers masked, grouped ones included (Python, precise):
+    the raw values the quarantine keeps (``lakehouse.silver.batch.to_quarantine``).
 
-    The one rule here that runs in Python: replicated in Spark (its lambdas, which Spark
-    interprets row by row), it took 1.6 s more per 1 M parsed rows than this UDF, whose
-    workers start once per batch."""
+    The one rule here that runs in Python. Replicated in Spark with higher-order functions
+    (whose lambdas Spark interprets row by row), it matched ``redact_pans`` but took about
+    0.3 ms a row: 3.5 s more for the 24 k rows a 1 M-row load quarantines."""
     return values.map(lambda v: None if v is None else redact_pans(v))
 
 

@@ -67,7 +67,7 @@ from lakehouse.silver import ENTITIES, Entity, scd2
 from lakehouse.silver.batch import CLEAN, DUPLICATE, OUTCOME, QUARANTINED, classify, to_quarantine
 from lakehouse.silver.entity import ROW_HASH
 from lakehouse.silver.expectations import silver_expectations
-from lakehouse.silver.fields import check_parsing, digest_columns, parse_fields
+from lakehouse.silver.fields import RAW_VALUES, check_parsing, digest_columns, parse_fields
 
 # Bronze commit metadata naming the files appended (path -> content hash)
 _BRONZE_FILES = "files"
@@ -535,7 +535,9 @@ class BronzeToSilver:
         for other in parsed_frames[1:]:
             # sources of one entity may provide different optional fields: null where absent
             parsed = parsed.unionByName(other, allowMissingColumns=True)
-        digests = {c for source in item.sources for c in digest_columns(source)}
+        # Not scanned for card numbers: the digests computed here, and the raw values, which
+        # only the quarantine keeps, redacted as they are written there (``to_quarantine``).
+        unscanned = {c for source in item.sources for c in digest_columns(source)} | {RAW_VALUES}
         # Partitions sized to the batch, hashed on the key (which both duplicate windows reuse):
         # in the few default partitions a 4 M-row batch's were too big for a 2 GB heap, and a
         # day's batch in as many would become as many small files in Silver.
@@ -545,7 +547,7 @@ class BronzeToSilver:
         item.classified = self.delta.stage(
             parsed.repartition(partitions, *entity.key)
             .transform(classify(entity.key))
-            .transform(lambda df: with_card_number_flag(df, skip=digests)),
+            .transform(lambda df: with_card_number_flag(df, skip=unscanned)),
             self.run_id, f"silver-{entity.name}")
         per_file: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         for row in item.classified.groupBy(SOURCE_FILE, OUTCOME).count().collect():

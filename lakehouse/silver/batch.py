@@ -11,7 +11,7 @@ from pyspark.sql import types as T
 from lakehouse.io.landing import LANDED_AT, SOURCE_FILE
 from lakehouse.pii import columns as pii
 from lakehouse.silver import rules
-from lakehouse.silver.fields import RAW_HASH, RAW_REDACTED, REASONS
+from lakehouse.silver.fields import RAW_HASH, RAW_VALUES, REASONS
 
 OUTCOME = "outcome"
 CLEAN, QUARANTINED, DUPLICATE = "clean", "quarantined", "duplicate"
@@ -59,11 +59,11 @@ def classify(key: tuple[str, ...]) -> Callable[[DataFrame], DataFrame]:
         outcome = (F.when(F.size(reasons) > 0, F.lit(QUARANTINED))
                    .when(wins & F.col(_FIRST), F.lit(CLEAN))
                    .otherwise(F.lit(DUPLICATE)))
-        # raw values are kept for the quarantine only: the rest of the batch does not carry
-        # them on (a third of its size) nor has them scanned for card numbers
+        # raw values are kept for the quarantine only (``to_quarantine`` redacts them): the
+        # rest of the batch does not carry them on (a third of its size)
         return (flagged.withColumn(REASONS, reasons).withColumn(OUTCOME, outcome)
-                .withColumn(RAW_REDACTED, F.when(F.col(OUTCOME) == QUARANTINED,
-                                                 F.col(RAW_REDACTED)))
+                .withColumn(RAW_VALUES, F.when(F.col(OUTCOME) == QUARANTINED,
+                                               F.col(RAW_VALUES)))
                 .drop(_CONFLICT, _FIRST))
 
     return transform
@@ -73,7 +73,12 @@ _CONFLICT, _FIRST = "__conflict", "__first_in_file"
 
 
 def to_quarantine(key: tuple[str, ...]) -> Callable[[DataFrame], DataFrame]:
-    """Quarantined rows in the quarantine table's shape: reasons, masked raw values, lineage."""
+    """Quarantined rows in the quarantine table's shape: reasons, redacted raw values, lineage.
+
+    Every card number in the raw values is masked here, in every row the quarantine keeps: one
+    typed into a free-text column, a grouped one in a malformed line, and those of conflicting
+    versions of a key, which pass every rule (the parse cannot know which rows those are). The
+    precise redaction runs in Python (``redact_card_numbers``), over these rows only."""
 
     def transform(df: DataFrame) -> DataFrame:
         natural_key = F.concat_ws("|", *[F.concat(F.lit(f"{k}="), F.col(k).cast("string"))
@@ -85,7 +90,7 @@ def to_quarantine(key: tuple[str, ...]) -> Callable[[DataFrame], DataFrame]:
             "source",
             natural_key.alias("natural_key"),
             F.array_sort(REASONS).alias("reasons"),
-            F.col(RAW_REDACTED).alias("raw"),
+            pii.redact_card_numbers(F.col(RAW_VALUES)).alias("raw"),
             "source_file", "ingest_run_id", "ingested_at",
         )
 

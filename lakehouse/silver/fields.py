@@ -26,7 +26,10 @@ from lakehouse.silver import rules
 Tokenizer = pii.KeyedToken
 REASONS = "reasons"
 RAW_HASH = "raw_hash"
-RAW_REDACTED = "raw_redacted"
+# every row's landed values, card column masked, other personal data replaced by its class
+# (``_raw_values``); free text is redacted as the quarantine keeps them
+# (``lakehouse.silver.batch.to_quarantine``)
+RAW_VALUES = "raw_values"
 LINEAGE = ("source", SOURCE_FILE, "ingest_run_id", "ingested_at")
 
 
@@ -167,9 +170,12 @@ def _parse_field(name: str, spec: FieldSpec, source: SourceConfig, is_key: bool,
     return _Parsed(steps, outputs, reasons)
 
 
-def _redacted_raw(source: SourceConfig, reasons: Column) -> Column:
-    """The raw values for operators: PAN masked, other personal data replaced by its class, a
-    card number typed into any other column masked too."""
+def _raw_values(source: SourceConfig) -> Column:
+    """The raw values for operators, as JSON: the card number masked, other personal data
+    replaced by its class. A card number typed into another column (free text) is masked as
+    the quarantine keeps them (``lakehouse.silver.batch.to_quarantine``), the only rows whose
+    raw values are kept: which rows those are is known only once the batch's duplicates are
+    settled (a row that passes every rule may conflict with another)."""
     malformed = F.col(CORRUPT).isNotNull()
     entries = []
     for column in source.stored_layout:
@@ -184,14 +190,7 @@ def _redacted_raw(source: SourceConfig, reasons: Column) -> Column:
     # unbroken digit runs are masked whether or not they pass Luhn (a mistyped card number is
     # still one)
     line = F.when(malformed, pii.redact_digit_runs(F.col(CORRUPT))).alias("_line")
-    plain = F.to_json(F.struct(*entries, line))
-    # Only a rejected row's raw values are kept (in the quarantine), so only those go through
-    # the precise Python redaction: every Luhn-valid number masked, grouped ones ("4111 1111
-    # ...") included (the other rows pass it a null). A row that passes every rule is scanned
-    # once, later, with the rest of the batch (``with_card_number_flag``): a card number in it
-    # blocks the batch, whether a later rule (a conflicting duplicate) rejects the row or not.
-    rejected = F.size(reasons) > 0
-    return F.when(rejected, pii.redact_card_numbers(F.when(rejected, plain))).otherwise(plain)
+    return F.to_json(F.struct(*entries, line))
 
 
 def _undecodable(source: SourceConfig) -> Column:
@@ -253,7 +252,7 @@ def check_parsing(spark: SparkSession, sources: Iterable[SourceConfig],
 
 def parse_fields(source: SourceConfig, references: Mapping[str, frozenset[str]],
                  tokenize: Tokenizer) -> Callable[[DataFrame], DataFrame]:
-    """Bronze rows of ``source`` -> typed fields + ``reasons`` + lineage + redacted raw values."""
+    """Bronze rows of ``source`` -> typed fields + ``reasons`` + lineage + raw values."""
     parsed = {name: _parse_field(name, spec, source, name in source.natural_key, references,
                                  tokenize)
               for name, spec in source.fields.items()}
@@ -274,14 +273,12 @@ def parse_fields(source: SourceConfig, references: Mapping[str, frozenset[str]],
         reasons = F.array_except(F.array(*all_reasons), F.array(F.lit(None).cast("string")))
         outputs = [column.alias(name) for p in parsed.values()
                    for name, column in p.outputs.items()]
-        # computed once, for the output and for the redaction (a name no source column has)
-        computed = "__reasons"
-        return (bronze.withColumn(computed, reasons)
+        return (bronze
                 .select(
                     *outputs,
-                    F.col(computed).alias(REASONS),
+                    reasons.alias(REASONS),
                     _raw_hash(source).alias(RAW_HASH),
-                    _redacted_raw(source, F.col(computed)).alias(RAW_REDACTED),
+                    _raw_values(source).alias(RAW_VALUES),
                     F.lit(source.name).alias("source"),
                     *[F.col(c) for c in LINEAGE[1:]],
                     F.col(LANDED_AT)))

@@ -404,3 +404,41 @@ def test_a_file_written_to_while_the_run_reads_it_stops_the_run(spark, tmp_path,
     silver = delta_io(spark, Lake.at(settings.lake_root)).read(TableId("silver", "transactions"))
     assert silver.where(F.col("source_file").endswith(growing.name)).count() == len(lines) - 1
     assert silver.count() == silver.select("trans_id").distinct().count()
+
+
+def test_conflicting_versions_with_a_card_number_in_free_text_are_masked_in_the_quarantine(
+        spark, tmp_path):
+    """Two versions of one key in one file pass every rule, one with a card number typed into
+    a free-text column: the card number blocks the batch (nothing is published) and both
+    versions are quarantined, as evidence, with the number masked in their raw values. (Their
+    raw values were written as landed before: a conflicting version was never redacted.)"""
+    from tests.reliability.card_scan import scan_lake
+
+    header = ("trans_date_trans_time,cc_num,merchant,category,amt,first,last,gender,street,city,"
+              "state,zip,lat,long,city_pop,job,dob,trans_num,unix_time,merch_lat,merch_long,"
+              "is_fraud")
+
+    def line(key: str, job: str) -> str:
+        return (f"2024-01-05 10:00:00,4111111111111111,Kirlin and Sons,grocery_pos,12.50,Ann,Lee,"
+                f"F,1 Main St,Boston,MA,02108,42.3601,-71.0589,650000,{job},1980-01-01,{key},"
+                "1704448800,42.0,-71.5,0")
+
+    landing = tmp_path / "landing" / "transactions"
+    landing.mkdir(parents=True)
+    (landing / "tx_2024-01-05.csv").write_text("\n".join(
+        [header, *(line(f"ok{i}", "Nurse") for i in range(8)), line("dup1", "Nurse"),
+         line("dup1", "Nurse card 5555 5555 5555 4444")]) + "\n")
+    settings = load_settings(lake_root=str(tmp_path / "lake"),
+                             landing_root=str(tmp_path / "landing"), environ={},
+                             quality={"max_quarantine_rate": {"default": 1.0}},
+                             catalog={"kind": "none"})
+    report = bronze_to_silver(settings, spark=spark)
+    assert report.blocked, "a card number in a row that passes every rule blocks the batch"
+    delta = delta_io(spark, Lake.at(settings.lake_root))
+    quarantine = sorted(r.raw for r in delta.read(
+        TableId("silver", "transactions_quarantine")).collect())
+    assert len(quarantine) == 2
+    assert any('"job":"Nurse card **** **** **** 4444"' in raw for raw in quarantine), quarantine
+    findings, scanned = scan_lake(tmp_path / "lake")
+    assert scanned > 10
+    assert findings == [], [str(f) for f in findings]

@@ -8,6 +8,7 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from lakehouse.pii.card import redact_pans
 from lakehouse.silver.batch import (
     CLEAN,
     DUPLICATE,
@@ -17,12 +18,13 @@ from lakehouse.silver.batch import (
     classify,
     to_quarantine,
 )
+from tests.reliability.card_scan import card_numbers
 
 SCHEMA = T.StructType([
     T.StructField("id", T.StringType()),
     T.StructField("reasons", T.ArrayType(T.StringType())),
     T.StructField("raw_hash", T.StringType()),
-    T.StructField("raw_redacted", T.StringType()),
+    T.StructField("raw_values", T.StringType()),
     T.StructField("source", T.StringType()),
     T.StructField("source_file", T.StringType()),
     T.StructField("ingest_run_id", T.StringType()),
@@ -161,3 +163,26 @@ def test_to_quarantine_names_a_composite_key(spark):
     keys = [r.natural_key for r in
             df.transform(to_quarantine(("customer_id", "updated_at"))).collect()]
     assert sorted(keys) == ["customer_id=C1|updated_at=2024-01-02 03:04:05", "customer_id=C2"]
+
+
+def test_the_quarantine_masks_card_numbers_in_raw_values_of_conflicting_versions_too(spark):
+    """A card number typed into a free-text column (here grouped, which the parse's own
+    masking of digit runs misses) is masked in every row the quarantine keeps: a rejected row,
+    and conflicting versions of one key, which pass every rule. Rows not quarantined carry no
+    raw values on."""
+    job = '{"job":"Nurse, card %s"}'
+    rows = [("a", ["bad_number"], "h1", job % "5555 5555 5555 4444"),
+            ("b", [], "h2", job % "4111-1111-1111-1111"),
+            ("b", [], "h3", job % "none"),
+            ("c", [], "h4", job % "4012 8888 8888 1881")]
+    df = spark.createDataFrame(
+        [(key, reasons, raw_hash, raw, "tx", "f1.csv", "run-1", RUN_AT, DAY1)
+         for key, reasons, raw_hash, raw in rows], SCHEMA)
+    classified = df.transform(classify(("id",)))
+    assert {r.raw_hash: (r[OUTCOME], r.raw_values is None) for r in classified.collect()} == {
+        "h1": (QUARANTINED, False), "h2": (QUARANTINED, False), "h3": (QUARANTINED, False),
+        "h4": (CLEAN, True)}
+    kept = sorted(r.raw for r in classified.transform(to_quarantine(("id",))).collect())
+    assert kept == sorted(redact_pans(raw) for _, _, h, raw in rows if h != "h4")
+    assert [card_numbers(raw) for raw in kept] == [[], [], []]
+    assert '{"job":"Nurse, card ****-****-****-1111"}' in kept

@@ -1,4 +1,4 @@
-"""parse_fields: Bronze text -> typed Silver fields, reason codes, tokens, redacted raw values."""
+"""parse_fields: Bronze text -> typed Silver fields, reason codes, tokens, raw values."""
 
 from __future__ import annotations
 
@@ -17,14 +17,16 @@ from lakehouse.config import SourceConfig
 from lakehouse.errors import ConfigError
 from lakehouse.io.landing import CORRUPT, LANDED_AT, SOURCE_FILE, bronze_column
 from lakehouse.pii.columns import KeyedToken, pan_hits
+from lakehouse.silver.batch import classify, to_quarantine
 from lakehouse.silver.fields import (
     RAW_HASH,
-    RAW_REDACTED,
+    RAW_VALUES,
     REASONS,
     check_parsing,
     output_columns,
     parse_fields,
 )
+from tests.reliability.card_scan import card_numbers
 
 KEY = b"k" * 32
 PAN = "4111111111111111"
@@ -182,11 +184,15 @@ def test_invalid_card_is_masked_but_not_tokenized(parsed):
 
 def test_output_keeps_no_raw_personal_data(parsed):
     assert {"card_token", "card_masked", "birth_year"} <= set(parsed.columns)
-    assert {REASONS, RAW_HASH, RAW_REDACTED, "source", SOURCE_FILE, "ingest_run_id",
+    assert {REASONS, RAW_HASH, RAW_VALUES, "source", SOURCE_FILE, "ingest_run_id",
             "ingested_at"} <= set(parsed.columns)
     for raw in ("cc_num", "card_number", "first", "dob", "birth_date", "day", "time", CORRUPT):
         assert raw not in parsed.columns
-    assert pan_hits(parsed) == {}
+    # free text in the raw values is redacted as the quarantine keeps them
+    assert pan_hits(parsed.drop(RAW_VALUES)) == {}
+    quarantine = parsed.transform(classify(("txn_id",))).transform(to_quarantine(("txn_id",)))
+    assert quarantine.count() > 10
+    assert pan_hits(quarantine) == {}
 
 
 def test_lineage_is_carried(parsed):
@@ -195,25 +201,30 @@ def test_lineage_is_carried(parsed):
         ("cards", "cards/day1.csv", INGESTED)
 
 
-def test_raw_redacted_masks_the_card_and_replaces_personal_data(parsed):
+def test_raw_values_mask_the_card_and_replace_personal_data(parsed):
     row = case(parsed, "clean")
-    raw = json.loads(row[RAW_REDACTED])
+    raw = json.loads(row[RAW_VALUES])
     assert raw["cc_num"] == "************1111"
     assert raw["first"] == "<name>"
     assert raw["dob"] == "<birth_date>"
     assert raw["txn_id"] == "T1" and raw["amt"] == "12.50"
-    assert PAN not in row[RAW_REDACTED] and "Ann" not in row[RAW_REDACTED]
+    assert PAN not in row[RAW_VALUES] and "Ann" not in row[RAW_VALUES]
 
 
 def test_a_corrupt_line_with_a_card_number_is_masked(parsed):
     row = case(parsed, "malformed")
-    assert json.loads(row[RAW_REDACTED])["_line"] == 'T9,****1111,"Ann,12.50'
-    assert PAN not in row[RAW_REDACTED]
+    assert json.loads(row[RAW_VALUES])["_line"] == 'T9,****1111,"Ann,12.50'
+    assert PAN not in row[RAW_VALUES]
 
 
-def test_a_corrupt_line_with_a_grouped_card_number_is_masked(parsed):
-    row = case(parsed, "grouped card in corrupt line")
-    assert "4111 1111 1111" not in row[RAW_REDACTED]
+def test_a_corrupt_line_with_a_grouped_card_number_is_masked_once_quarantined(parsed):
+    """The parse masks unbroken digit runs in a malformed line; a grouped card number is masked
+    as the quarantine keeps the line (``tests/silver/test_batch.py``)."""
+    row = (parsed.where(F.col("ingest_run_id") == "grouped card in corrupt line")
+           .transform(classify(("txn_id",))).transform(to_quarantine(("txn_id",))).first())
+    assert "malformed_row" in row.reasons
+    assert "4111 1111 1111" not in row.raw
+    assert card_numbers(row.raw) == []
 
 
 def test_raw_hash_tells_records_apart(parsed):
