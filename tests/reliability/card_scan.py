@@ -25,8 +25,9 @@ import pyarrow.parquet as pq
 
 from lakehouse.pii.card import is_valid_pan, mask_pan
 
-# Runs of digits (any script) not glued to letters or digits, so hex tokens and ids never match.
-_UNBROKEN = re.compile(r"(?<![^\W_])(\d{11,19})(?![^\W_])")
+# Runs of digits (any script) not glued to letters or digits, so hex tokens and ids never match,
+# nor the fraction of a decimal number (a percentage Great Expectations reports, 4.87804878...).
+_UNBROKEN = re.compile(r"(?<![^\W_])(?<!\d\.)(\d{11,19})(?![^\W_])")
 # Card numbers as people write them: 4-4-4-(1..7) or Amex 4-6-5, spaces or dashes between.
 _GROUPED = re.compile(r"(?<![^\W_])(\d{4}(?:[ -]\d{4}){2}[ -]\d{1,7}|\d{4}[ -]\d{6}[ -]\d{5})"
                       r"(?![^\W_])")
@@ -88,7 +89,7 @@ def _texts(value: Any, skip: frozenset[str] = frozenset()) -> Iterator[str]:
         else:
             yield value
     elif isinstance(value, float):
-        yield repr(value)
+        yield repr(value)  # its fraction is not scanned (``_UNBROKEN``): only whole digits
         if value.is_integer() and abs(value) < 1e20:
             yield str(int(value))
     elif isinstance(value, (int, Decimal)):

@@ -10,7 +10,7 @@ import pytest
 from deltalake import write_deltalake
 
 from lakehouse.pii.card import luhn_check_digit
-from tests.reliability.card_scan import card_numbers, scan_lake, scan_text
+from tests.reliability.card_scan import card_numbers, scan_lake, scan_text, scan_values
 
 VISA = "4111111111111111"   # well-known test numbers (Luhn-valid)
 AMEX = "378282246310005"
@@ -44,6 +44,19 @@ def test_finds_a_card_number(text):
 ])
 def test_ignores_what_is_not_a_card_number(text):
     assert card_numbers(text) == []
+
+
+def test_the_fraction_of_a_decimal_number_is_not_a_card_number():
+    """Great Expectations reports shares as floats: 2 of 41 rows is 4.878048780487805%, whose
+    fraction is a Luhn-valid 15-digit run (a lake scan once flagged ``ops.dq_results``). The
+    same digits elsewhere are found."""
+    share = 2 / 41 * 100
+    assert card_numbers(repr(share)) == []
+    assert card_numbers(json.dumps({"unexpected_percent": share})) == []
+    assert scan_values([share], "dq_results") == []
+    assert card_numbers("ref 878048780487805") != []
+    assert card_numbers(f"order no.{VISA}") != []
+    assert scan_values([float(VISA)], "t") != [], "a card number held as a float is found"
 
 
 def test_a_uuid_is_not_a_card_number_but_its_digits_alone_are():
