@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 from lakehouse.errors import LakehouseError, TableNotFoundError
 from lakehouse.io.lake import Lake, TableId, spark_path
 from lakehouse.pipeline.faults import fault_point
-from lakehouse.runtime.spark import local_frame
+from lakehouse.runtime.spark import JOB_DESCRIPTION, JOB_GROUP, local_frame, spark_step
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -311,9 +311,16 @@ class DeltaIO(ABC):
         driver's planning and commits between its stages) to the other's tasks. When one
         fails, the others' table files are discarded and its error is raised once every job
         has ended."""
+        # each frame's Spark jobs are named after the caller's step and the frame's label (in
+        # whichever thread computes them)
+        context = self.spark.sparkContext
+        group = context.getLocalProperty(JOB_GROUP) or run_id
+        step = context.getLocalProperty(JOB_DESCRIPTION)
+
         def prepare(label: str) -> Prepared:
             df, target = frames[label]
-            return self.prepare(df, run_id, label, target)
+            with spark_step(self.spark, group, f"{step}: {label}" if step else label):
+                return self.prepare(df, run_id, label, target)
 
         if concurrency <= 1 or len(frames) <= 1:
             done: dict[str, Prepared] = {}

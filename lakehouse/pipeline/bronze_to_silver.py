@@ -19,6 +19,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -62,7 +63,7 @@ from lakehouse.quality.gates import (
 )
 from lakehouse.quality.keys import with_gate_key
 from lakehouse.reference import load_reference_values
-from lakehouse.runtime.spark import local_frame
+from lakehouse.runtime.spark import local_frame, spark_step
 from lakehouse.silver import ENTITIES, Entity, scd2
 from lakehouse.silver.batch import CLEAN, DUPLICATE, OUTCOME, QUARANTINED, classify, to_quarantine
 from lakehouse.silver.entity import ROW_HASH
@@ -370,6 +371,10 @@ class BronzeToSilver:
     def mode(self) -> WriteMode:
         return "overwrite" if self.full_refresh else "append"
 
+    def _step(self, step: str, what: str) -> AbstractContextManager[None]:
+        """The Spark jobs started inside, named after their step in the run log."""
+        return spark_step(self.spark, f"{self.run_id}:{step}", f"{step}: {what}")
+
     def run(self) -> RunReport:
         plan = plan_entities(self.settings)
         manifest = _Manifest.empty() if self.full_refresh else _Manifest.load(self.delta)
@@ -419,9 +424,10 @@ class BronzeToSilver:
             self.lake.clear_staging(self.run_id)
         self.report.gates = [item.gate for item in work if item.gate is not None]
         if self.report.gates:
-            self.delta.append_records(results_records(self.run_id, self.report.gates),
-                                      DQ_RESULTS_SCHEMA, DQ_RESULTS, run_id=self.run_id,
-                                      step="ops")
+            with self._step("ops", "record the gates' results"):
+                self.delta.append_records(results_records(self.run_id, self.report.gates),
+                                          DQ_RESULTS_SCHEMA, DQ_RESULTS, run_id=self.run_id,
+                                          step="ops")
             if self.render_docs:
                 self.report.docs_path = self.gates.render_docs()
         return self.report
@@ -473,6 +479,10 @@ class BronzeToSilver:
     # -- phase 1 ------------------------------------------------------------------------------
 
     def _prepare(self, item: _EntityBatch) -> None:
+        with self._step(f"silver.{item.entity.name}", "read, parse, classify and stage"):
+            self._parse_and_classify(item)
+
+    def _parse_and_classify(self, item: _EntityBatch) -> None:
         # A batch of one partition's worth of new files (a day's) is parsed from the rows read
         # for Bronze while Bronze writes them: each is a single task, and the driver's planning
         # of the parse (1-2 s) leaves the other core idle. Larger batches, or any batch with
@@ -514,10 +524,12 @@ class BronzeToSilver:
                        landed: DataFrame) -> CommitResult:
         """A source's new files appended to its Bronze table (one commit naming them)."""
         timer = StepTimer(self.run_id, f"bronze.{batch.source.name}", str(table))
-        committed = self.delta.write(landed, table, self.mode, run_id=self.run_id,
-                                     step="bronze", metadata={_BRONZE_FILES: json.dumps(
-                                         {f.relative: f.content_hash for f in batch.new},
-                                         sort_keys=True)})
+        with self._step(f"bronze.{batch.source.name}",
+                        f"append {len(batch.new)} landing file(s)"):
+            committed = self.delta.write(landed, table, self.mode, run_id=self.run_id,
+                                         step="bronze", metadata={_BRONZE_FILES: json.dumps(
+                                             {f.relative: f.content_hash for f in batch.new},
+                                             sort_keys=True)})
         item.steps.append(timer.finish(rows_in=committed.rows, rows_written=committed.rows,
                                        table_version=committed.version))
         fault_point(f"bronze.appended:{batch.source.name}")
@@ -602,9 +614,11 @@ class BronzeToSilver:
         entity = item.entity
         file_rows = [r for b in item.batches for r in b.settled]
         if item.classified is not None:
-            self._replace_quarantine(item)
+            with self._step(str(entity.quarantine_table), "write the quarantined rows"):
+                self._replace_quarantine(item)
             if publish:
-                item.steps += self._publish(item)
+                with self._step(str(entity.table), "merge"):
+                    item.steps += self._publish(item)
                 fault_point(f"silver.published:{entity.name}")
             else:
                 item.steps.append(self._silver_timer(item).finish(
@@ -731,12 +745,13 @@ class BronzeToSilver:
         return records
 
     def _record(self, files: list[ops.IngestedFile], steps: list[ops.RunStep]) -> None:
-        if files:
-            self.delta.append_records(ops.records(files), ops.INGESTED_FILES_SCHEMA,
-                                      ops.INGESTED_FILES, run_id=self.run_id, step="ops")
-        if steps:
-            self.delta.append_records(ops.records(steps), ops.RUN_LOG_SCHEMA, ops.RUN_LOG,
-                                      run_id=self.run_id, step="ops")
+        with self._step("ops", "record the files and steps"):
+            if files:
+                self.delta.append_records(ops.records(files), ops.INGESTED_FILES_SCHEMA,
+                                          ops.INGESTED_FILES, run_id=self.run_id, step="ops")
+            if steps:
+                self.delta.append_records(ops.records(steps), ops.RUN_LOG_SCHEMA, ops.RUN_LOG,
+                                          run_id=self.run_id, step="ops")
         self.report.files += files
         self.report.steps += steps
 

@@ -61,7 +61,7 @@ from lakehouse.quality.gates import (
     QualityGates,
     results_records,
 )
-from lakehouse.runtime.spark import get_spark
+from lakehouse.runtime.spark import get_spark, spark_step
 
 INPUTS_KEY = "inputs"  # commit metadata: what the build read (Silver versions, rules digest)
 AS_OF_KEY = "as_of"  # commit metadata: the build's reference day
@@ -131,6 +131,10 @@ class SilverToGold:
         return self.delta.appended_since(TRANSACTIONS, last.inputs[tx], inputs[tx])
 
     def run(self) -> None:
+        with spark_step(self.spark, f"{self.report.run_id}:gold.build", "gold.build"):
+            self._run()
+
+    def _run(self) -> None:
         fault_point("gold.start")
         # data versions: a vacuum of Silver adds versions but changes no file of its snapshot
         versions = {str(t): self.delta.data_version(t) for t in SILVER_INPUTS}
@@ -259,8 +263,9 @@ class SilverToGold:
                 rewrite = prepared.committable.replace_where
                 self.progress(f"{table}: committing" + (f" the rows where {rewrite}" if rewrite
                                                         else ""))
-                committed = self.delta.commit(prepared, run_id=run_id, step="gold",
-                                              metadata=metadata)
+                with spark_step(self.spark, f"{run_id}:{table}", f"{table}: commit"):
+                    committed = self.delta.commit(prepared, run_id=run_id, step="gold",
+                                                  metadata=metadata)
                 # the step times the commit; the table's files were computed before the gates,
                 # beside the other tables'
                 message = (f"{build} build; files computed in {prepared.seconds:.1f} s"
@@ -271,10 +276,11 @@ class SilverToGold:
             steps.append(timer.finish(outcome="blocked", message="a Gold quality gate failed; "
                                       "every Gold table keeps its previous version"))
             self.progress("gold: not published (quality gate)")
-        self.delta.append_records(results_records(run_id, results), DQ_RESULTS_SCHEMA,
-                                  DQ_RESULTS, run_id=run_id, step="ops")
-        self.delta.append_records(ops.records(steps), ops.RUN_LOG_SCHEMA, ops.RUN_LOG,
-                                  run_id=run_id, step="ops")
+        with spark_step(self.spark, f"{run_id}:ops", "ops: record the gates' results and steps"):
+            self.delta.append_records(results_records(run_id, results), DQ_RESULTS_SCHEMA,
+                                      DQ_RESULTS, run_id=run_id, step="ops")
+            self.delta.append_records(ops.records(steps), ops.RUN_LOG_SCHEMA, ops.RUN_LOG,
+                                      run_id=run_id, step="ops")
         self.report.steps += steps
         if self.render_docs:
             self.report.docs_path = self.gates.render_docs()

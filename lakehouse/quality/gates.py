@@ -34,6 +34,7 @@ from pyspark.sql import types as T
 from lakehouse.config import Settings
 from lakehouse.io.lake import Lake, TableId
 from lakehouse.pii.card import redact_pans
+from lakehouse.runtime.spark import spark_step
 
 if TYPE_CHECKING:
     from great_expectations.expectations import Expectation
@@ -246,6 +247,12 @@ def _import_great_expectations() -> None:
                 del sys.modules[name]
 
 
+def _step(df: DataFrame, table: str, run_id: str) -> Any:
+    """A gate's Spark jobs named as its step in the run log (``gate.<table>``)."""
+    return spark_step(df.sparkSession, f"{run_id}:gate.{table}",
+                      f"gate.{table}: Great Expectations")
+
+
 class QualityGates:
     """A Great Expectations file context kept with the lake (results and Data Docs).
 
@@ -369,8 +376,9 @@ class QualityGates:
         """Run one suite over ``df`` (``rows``: its number of rows, counted here when unknown
         and needed to choose the engine); ``render_docs`` puts the result into Data Docs."""
         started = time.perf_counter()
-        engine, batch, rows = self._batch(df, expectations, rows)
-        return self._run(table, engine, batch, rows, expectations, run_id, started)
+        with _step(df, table, run_id):
+            engine, batch, rows = self._batch(df, expectations, rows)
+            return self._run(table, engine, batch, rows, expectations, run_id, started)
 
     def validate_all(self, gates: Sequence[Gate], run_id: str) -> list[GateResult]:
         """``validate`` of each gate, in order. The batches validated in the driver are fetched
@@ -379,13 +387,18 @@ class QualityGates:
         end of the one before (the first: from the call), so the times add up to the call's."""
         results = []
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="gate-batch") as pool:
-            batches = [pool.submit(self._batch, g.df, g.expectations, g.rows) for g in gates]
+            batches = [pool.submit(self._named_batch, g, run_id) for g in gates]
             started = time.perf_counter()
             for gate, batch in zip(gates, batches, strict=True):
-                results.append(self._run(gate.table, *batch.result(), gate.expectations, run_id,
-                                         started))
+                with _step(gate.df, gate.table, run_id):
+                    results.append(self._run(gate.table, *batch.result(), gate.expectations,
+                                             run_id, started))
                 started = time.perf_counter()
         return results
+
+    def _named_batch(self, gate: Gate, run_id: str) -> tuple[str, Any, int | None]:
+        with _step(gate.df, gate.table, run_id):
+            return self._batch(gate.df, gate.expectations, gate.rows)
 
     def _batch(self, df: DataFrame, expectations: list[Expectation],
                rows: int | None) -> tuple[str, Any, int | None]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +15,7 @@ from lakehouse.runtime import class_archive
 from lakehouse.runtime.java import resolve_java_home
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Iterable, Sequence
 
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import StructType
@@ -229,6 +231,27 @@ def get_spark(settings: SparkSettings | None = None, app_name: str = "lakehouse"
     if running_on_glue():
         return _glue_session()
     return _local_session(settings or SparkSettings(), app_name, write_archive, small_run)
+
+
+JOB_GROUP = "spark.jobGroup.id"
+JOB_DESCRIPTION = "spark.job.description"
+
+
+@contextmanager
+def spark_step(spark: SparkSession, group: str, description: str) -> Iterator[None]:
+    """The Spark jobs this thread starts inside the block, named after the pipeline step they
+    belong to: Spark's UI (and Glue's) lists them under ``description``, in job group
+    ``group`` (instead of "parquet at NativeMethodAccessorImpl.java:0"); Spark's status
+    tracker finds them by the group. What the thread had set before is set again after."""
+    context = spark.sparkContext
+    before = {key: context.getLocalProperty(key) for key in (JOB_GROUP, JOB_DESCRIPTION)}
+    context.setLocalProperty(JOB_GROUP, group)
+    context.setLocalProperty(JOB_DESCRIPTION, description)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            context.setLocalProperty(key, value)  # type: ignore[arg-type]  # None unsets it
 
 
 def stop_spark() -> None:

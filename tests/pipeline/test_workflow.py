@@ -22,6 +22,7 @@ from lakehouse.pipeline.silver_to_gold import silver_to_gold
 from lakehouse.pipeline.workflow import run_workflow
 from lakehouse.quality.gates import DQ_RESULTS
 from tests.lakes import stray_files, workflow_lake
+from tests.spark_jobs import Job, recorded_jobs
 
 pytestmark = pytest.mark.integration
 
@@ -224,10 +225,15 @@ def test_appended_transactions_update_gold_to_what_a_rebuild_gives(world, spark)
     ranges = sorted(monthly_files.values())
     assert len(ranges) > 1 and all(a[1] < b[0] for a, b in itertools.pairwise(ranges))
 
-    report = run_workflow(world["settings"], spark=spark)
+    with recorded_jobs(spark) as jobs:
+        report = run_workflow(world["settings"], spark=spark)
     assert not report.blocked, report.summary()
     assert {v - before[t] for t, v in versions(world, GOLD).items()} == {1}
     assert set(builds(world).values()) == {"incremental"}
+    assert {"bronze.transactions", "silver.transactions", "gate.silver.transactions",
+            "silver.transactions_quarantine", "gold.build", "gate.gold.customer_summary",
+            "gate.gold.customer_monthly_spend", "gold.customer_monthly_spend"} <= steps_of(
+        jobs, report.run_id)
     updated = gold_rows(world)
     # the monthly spend's rows from the new day's month on are rewritten, and only the files
     # holding them: the earlier months' files are kept as they were
@@ -244,9 +250,24 @@ def test_appended_transactions_update_gold_to_what_a_rebuild_gives(world, spark)
     # each table's new files are the ones its gate read, committed as they are
     assert stray_files(world["lake"], GOLD) == []
 
-    silver_to_gold(world["settings"], spark=spark, full_refresh=True)
+    with recorded_jobs(spark) as jobs:
+        rebuilt = silver_to_gold(world["settings"], spark=spark, full_refresh=True)
     assert set(builds(world).values()) == {"full"}
+    assert {"gold.build", "gate.gold.customer_summary"} <= steps_of(jobs, rebuilt.run_id)
     assert gold_rows(world) == updated
+
+
+def steps_of(jobs: list[Job], run_id: str) -> set[str]:
+    """The run-log steps a run's Spark jobs were named after: every job of the run has one (its
+    job group, ``<run id>:<step>``) and a description that starts with it, so that Spark's UI
+    lists each job under the step it belongs to."""
+    assert jobs, "the run started Spark jobs"
+    unnamed = [j for j in jobs if not (j.group or "").startswith(f"{run_id}:")]
+    assert unnamed == [], unnamed
+    steps = {j.group.split(":", 1)[1] for j in jobs if j.group}
+    assert all(j.description and j.description.startswith(j.group.split(":", 1)[1])
+               for j in jobs if j.group), jobs
+    return steps
 
 
 def month_ranges(world) -> dict[str, tuple]:

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from lakehouse.config import SparkSettings
-from lakehouse.runtime.spark import COMMON_CONF, QUICK_JIT, apply_conf, jit_options
+from lakehouse.runtime.spark import (
+    COMMON_CONF,
+    QUICK_JIT,
+    apply_conf,
+    jit_options,
+    spark_step,
+)
+from tests.spark_jobs import recorded_jobs
 
 
 def test_apply_conf_puts_hadoop_keys_on_the_hadoop_configuration(spark):
@@ -73,3 +80,28 @@ def test_local_frame_holds_what_create_dataframe_holds_without_an_rdd(spark):
         .executedPlan().toString()
     empty = local_frame(spark, [], schema)
     assert empty.schema == schema and empty.count() == 0
+
+
+def test_spark_step_names_the_jobs_of_its_block_and_restores_the_outer_name(spark):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def count() -> int:
+        return spark.range(3).count()
+
+    with recorded_jobs(spark) as jobs:
+        count()
+        with spark_step(spark, "run-1:silver.x", "silver.x: parse"):
+            count()
+            with spark_step(spark, "run-1:gate.silver.x", "gate.silver.x: check"):
+                count()
+            count()
+            with ThreadPoolExecutor(1) as pool:  # another thread's jobs are not named by it
+                pool.submit(count).result()
+        count()
+    assert [(j.group, j.description) for j in jobs] == [
+        (None, None),
+        ("run-1:silver.x", "silver.x: parse"),
+        ("run-1:gate.silver.x", "gate.silver.x: check"),
+        ("run-1:silver.x", "silver.x: parse"),
+        (None, None),
+        (None, None)]
