@@ -27,12 +27,6 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-def spark_jobs_started(spark: Any) -> int:
-    """How many Spark jobs this session has started so far (job ids are sequential)."""
-    ids = spark.sparkContext.statusTracker().getJobIdsForGroup()
-    return max(ids) + 1 if ids else 0
-
-
 class Phases:
     """Named, timed phases of one process, with the Spark jobs each started once a session is
     known (``self.spark``)."""
@@ -42,6 +36,8 @@ class Phases:
         self.spark: Any = None
 
     def jobs(self) -> int | None:
+        from lakehouse.runtime.spark import spark_jobs_started
+
         return None if self.spark is None else spark_jobs_started(self.spark)
 
     def time(self, name: str, action: Callable[[], T]) -> T:

@@ -254,6 +254,13 @@ def spark_step(spark: SparkSession, group: str, description: str) -> Iterator[No
             context.setLocalProperty(key, value)  # type: ignore[arg-type]  # None unsets it
 
 
+def spark_jobs_started(spark: SparkSession) -> int:
+    """How many Spark jobs the session has started so far, named or not (job ids are
+    sequential). Spark's status tracker lists only the jobs it retains (20 here) and, asked
+    without a group, only those outside any group: every job of a run has one."""
+    return int(spark.sparkContext._jsc.sc().dagScheduler().numTotalJobs())
+
+
 def stop_spark() -> None:
     from pyspark.sql import SparkSession
 

@@ -25,6 +25,7 @@ from lakehouse.io.delta import (
     snapshot,
 )
 from lakehouse.io.lake import TableId
+from lakehouse.runtime.spark import spark_jobs_started
 
 SCHEMA = T.StructType([
     T.StructField("id", T.StringType()),
@@ -396,12 +397,12 @@ def test_records_are_appended_without_spark_and_read_back_as_spark_wrote_them(sp
     first = delta.append_records([("r1", UTC_NOON, 1.5, 10, True, None)], RECORDS, table,
                                  run_id="r1", step="ops")
     # the table exists now: the next records are written by delta-rs, not by a Spark job
-    jobs = spark.sparkContext.statusTracker().getJobIdsForGroup()
+    jobs = spark_jobs_started(spark)
     second = delta.append_records(
         [("r2", UTC_NOON.replace(tzinfo=None).astimezone(), 0.25, 3, False, "naive, local"),
          ("r2", UTC_NOON + dt.timedelta(hours=1), 2.0, 0, None, "ünïcode")],
         RECORDS, table, run_id="r2", step="ops")
-    assert spark.sparkContext.statusTracker().getJobIdsForGroup() == jobs
+    assert spark_jobs_started(spark) == jobs
     assert (first.version, second.version, second.rows, second.files) == (0, 1, 2, 1)
     assert delta.history(table, 1)[0].metadata == {"lakehouse.run_id": "r2",
                                                    "lakehouse.step": "ops"}

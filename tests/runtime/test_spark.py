@@ -10,6 +10,7 @@ from lakehouse.runtime.spark import (
     QUICK_JIT,
     apply_conf,
     jit_options,
+    spark_jobs_started,
     spark_step,
 )
 from tests.spark_jobs import recorded_jobs
@@ -88,6 +89,7 @@ def test_spark_step_names_the_jobs_of_its_block_and_restores_the_outer_name(spar
     def count() -> int:
         return spark.range(3).count()
 
+    started = spark_jobs_started(spark)
     with recorded_jobs(spark) as jobs:
         count()
         with spark_step(spark, "run-1:silver.x", "silver.x: parse"):
@@ -105,3 +107,5 @@ def test_spark_step_names_the_jobs_of_its_block_and_restores_the_outer_name(spar
         ("run-1:silver.x", "silver.x: parse"),
         (None, None),
         (None, None)]
+    # the jobs counted, named or not (the benchmark's per-phase job counts)
+    assert spark_jobs_started(spark) - started == len(jobs) == 6

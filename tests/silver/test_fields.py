@@ -17,6 +17,7 @@ from lakehouse.config import SourceConfig
 from lakehouse.errors import ConfigError
 from lakehouse.io.landing import CORRUPT, LANDED_AT, SOURCE_FILE, bronze_column
 from lakehouse.pii.columns import KeyedToken, pan_hits
+from lakehouse.runtime.spark import spark_jobs_started
 from lakehouse.silver.batch import classify, to_quarantine
 from lakehouse.silver.fields import (
     RAW_HASH,
@@ -263,10 +264,10 @@ def test_output_columns(name, pii, columns):
 
 
 def test_the_fields_reference_lists_and_patterns_are_checked_before_a_run_reads_anything(spark):
-    jobs = spark.sparkContext.statusTracker().getJobIdsForGroup()
+    jobs = spark_jobs_started(spark)
     check_parsing(spark, [SOURCE], REASON_REFERENCES)  # the source above is fine
     # its patterns were tried while Spark planned the query: no job ran
-    assert spark.sparkContext.statusTracker().getJobIdsForGroup() == jobs
+    assert spark_jobs_started(spark) == jobs
 
     def with_field(**changes) -> SourceConfig:
         fields = {name: spec.model_dump(by_alias=True) for name, spec in SOURCE.fields.items()}
