@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 from lakehouse.errors import LakehouseError, TableNotFoundError
 from lakehouse.io.lake import Lake, TableId, spark_path
 from lakehouse.pipeline.faults import fault_point
-from lakehouse.runtime.spark import JOB_DESCRIPTION, JOB_GROUP, local_frame, spark_step
+from lakehouse.runtime.spark import JOB_DESCRIPTION, JOB_GROUP, job_names, local_frame
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -319,7 +319,7 @@ class DeltaIO(ABC):
 
         def prepare(label: str) -> Prepared:
             df, target = frames[label]
-            with spark_step(self.spark, group, f"{step}: {label}" if step else label):
+            with job_names(self.spark, group, f"{step}: {label}" if step else label):
                 return self.prepare(df, run_id, label, target)
 
         if concurrency <= 1 or len(frames) <= 1:

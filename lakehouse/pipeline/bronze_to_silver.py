@@ -373,7 +373,7 @@ class BronzeToSilver:
 
     def _step(self, step: str, what: str) -> AbstractContextManager[None]:
         """The Spark jobs started inside, named after their step in the run log."""
-        return spark_step(self.spark, f"{self.run_id}:{step}", f"{step}: {what}")
+        return spark_step(self.spark, self.run_id, step, what)
 
     def run(self) -> RunReport:
         plan = plan_entities(self.settings)

@@ -131,7 +131,7 @@ class SilverToGold:
         return self.delta.appended_since(TRANSACTIONS, last.inputs[tx], inputs[tx])
 
     def run(self) -> None:
-        with spark_step(self.spark, f"{self.report.run_id}:gold.build", "gold.build"):
+        with spark_step(self.spark, self.report.run_id, "gold.build"):
             self._run()
 
     def _run(self) -> None:
@@ -263,7 +263,7 @@ class SilverToGold:
                 rewrite = prepared.committable.replace_where
                 self.progress(f"{table}: committing" + (f" the rows where {rewrite}" if rewrite
                                                         else ""))
-                with spark_step(self.spark, f"{run_id}:{table}", f"{table}: commit"):
+                with spark_step(self.spark, run_id, str(table), "commit"):
                     committed = self.delta.commit(prepared, run_id=run_id, step="gold",
                                                   metadata=metadata)
                 # the step times the commit; the table's files were computed before the gates,
@@ -276,7 +276,7 @@ class SilverToGold:
             steps.append(timer.finish(outcome="blocked", message="a Gold quality gate failed; "
                                       "every Gold table keeps its previous version"))
             self.progress("gold: not published (quality gate)")
-        with spark_step(self.spark, f"{run_id}:ops", "ops: record the gates' results and steps"):
+        with spark_step(self.spark, run_id, "ops", "record the gates' results and steps"):
             self.delta.append_records(results_records(run_id, results), DQ_RESULTS_SCHEMA,
                                       DQ_RESULTS, run_id=run_id, step="ops")
             self.delta.append_records(ops.records(steps), ops.RUN_LOG_SCHEMA, ops.RUN_LOG,

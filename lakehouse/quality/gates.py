@@ -249,8 +249,7 @@ def _import_great_expectations() -> None:
 
 def _step(df: DataFrame, table: str, run_id: str) -> Any:
     """A gate's Spark jobs named as its step in the run log (``gate.<table>``)."""
-    return spark_step(df.sparkSession, f"{run_id}:gate.{table}",
-                      f"gate.{table}: Great Expectations")
+    return spark_step(df.sparkSession, run_id, f"gate.{table}", "Great Expectations")
 
 
 class QualityGates:

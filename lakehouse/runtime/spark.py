@@ -6,7 +6,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -238,11 +238,11 @@ JOB_DESCRIPTION = "spark.job.description"
 
 
 @contextmanager
-def spark_step(spark: SparkSession, group: str, description: str) -> Iterator[None]:
-    """The Spark jobs this thread starts inside the block, named after the pipeline step they
-    belong to: Spark's UI (and Glue's) lists them under ``description``, in job group
-    ``group`` (instead of "parquet at NativeMethodAccessorImpl.java:0"); Spark's status
-    tracker finds them by the group. What the thread had set before is set again after."""
+def job_names(spark: SparkSession, group: str, description: str) -> Iterator[None]:
+    """The Spark jobs this thread starts inside the block are in job group ``group`` and
+    described as ``description``: Spark's UI (and Glue's) lists them so, instead of "parquet
+    at NativeMethodAccessorImpl.java:0"; its status tracker finds them by the group. What the
+    thread had set before is set again after."""
     context = spark.sparkContext
     before = {key: context.getLocalProperty(key) for key in (JOB_GROUP, JOB_DESCRIPTION)}
     context.setLocalProperty(JOB_GROUP, group)
@@ -252,6 +252,13 @@ def spark_step(spark: SparkSession, group: str, description: str) -> Iterator[No
     finally:
         for key, value in before.items():
             context.setLocalProperty(key, value)  # type: ignore[arg-type]  # None unsets it
+
+
+def spark_step(spark: SparkSession, run_id: str, step: str,
+               doing: str | None = None) -> AbstractContextManager[None]:
+    """``job_names`` after a run's step in ``ops.run_log``: group ``<run id>:<step>``,
+    description ``<step>: <doing>``."""
+    return job_names(spark, f"{run_id}:{step}", f"{step}: {doing}" if doing else step)
 
 
 def spark_jobs_started(spark: SparkSession) -> int:

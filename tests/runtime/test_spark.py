@@ -92,9 +92,9 @@ def test_spark_step_names_the_jobs_of_its_block_and_restores_the_outer_name(spar
     started = spark_jobs_started(spark)
     with recorded_jobs(spark) as jobs:
         count()
-        with spark_step(spark, "run-1:silver.x", "silver.x: parse"):
+        with spark_step(spark, "run-1", "silver.x", "parse"):
             count()
-            with spark_step(spark, "run-1:gate.silver.x", "gate.silver.x: check"):
+            with spark_step(spark, "run-1", "gate.silver.x", "check"):
                 count()
             count()
             with ThreadPoolExecutor(1) as pool:  # another thread's jobs are not named by it
