@@ -259,6 +259,29 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_redact(args: argparse.Namespace) -> int:
+    from lakehouse.pipeline.maintenance import redact_tables
+
+    settings = _settings(args)
+    progress = _Progress(args.quiet)
+    results = redact_tables(settings, args.tables, every=args.all, dry_run=args.dry_run,
+                            purge_history=args.purge_history, progress=progress)
+    held = [r for r in results if r.rows]
+    rows = sum(r.rows for r in held)
+    if not held:
+        print(f"no card number in {len(results)} table(s)")
+    elif args.dry_run:
+        print(f"{rows} row(s) of {len(held)} of {len(results)} table(s) hold a card number: "
+              "run without --dry-run to mask them")
+    else:
+        print(f"masked the card numbers of {rows} row(s) in {len(held)} of {len(results)} "
+              "table(s)" + ("; the earlier versions' files are removed" if args.purge_history
+                            else "; earlier versions may still hold them (above: how to remove "
+                            "their files)"))
+        _register_after(settings, progress)
+    return 0
+
+
 def cmd_crawlers(args: argparse.Namespace) -> int:
     from lakehouse.catalog.tables import crawlers_json
 
@@ -503,6 +526,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_version_flags(restore)
     _add_location_flags(restore, landing=False)
     restore.set_defaults(func=cmd_restore)
+
+    redact = sub.add_parser("redact", help="mask card numbers found outside Bronze (rows an "
+                            "earlier release wrote), optionally removing the earlier versions' "
+                            "files")
+    _add_table_selection(redact)
+    redact.add_argument("--dry-run", action="store_true", help="scan and report, rewrite nothing")
+    redact.add_argument("--purge-history", action="store_true", help="then remove the files "
+                        "of the versions before (they can no longer be read; published "
+                        "snapshots keep theirs)")
+    _add_location_flags(redact, landing=False)
+    redact.set_defaults(func=cmd_redact)
 
     upload = sub.add_parser("upload", help="upload landing files to S3 (SSE-KMS), each "
                             "file once")

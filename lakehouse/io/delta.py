@@ -159,6 +159,11 @@ class VacuumResult:
         return len(self.files) - self.checksums
 
 
+# a log entry of one version: its commit, checkpoint (single or in parts) or checksum
+_LOG_ENTRY = re.compile(r"^\.?(\d{20})\.(?:json|checkpoint\.(?:\d+\.\d+\.)?parquet|crc)"
+                        r"(?:\.crc)?$")
+
+
 def _is_checksum(path: str) -> bool:
     """A local filesystem's ``.<file>.crc`` beside a file Spark wrote. No commit names it, so
     a vacuum takes it with its file, and also beside a live file (harmless: the file then
@@ -497,6 +502,39 @@ class DeltaIO(ABC):
         """Make ``version``'s snapshot the table's next version (history kept); that new
         version. Its files must still be there (not vacuumed)."""
 
+    def forget_history(self, table: TableId) -> int:
+        """The table's log before its current version removed, after a checkpoint of that
+        version: the earlier versions can no longer be read, nor their commits listed. What
+        a purge of old values needs beside a vacuum: each commit's file statistics hold its
+        columns' smallest and largest values (text cut at 32 characters). Returns how many log
+        files were removed. Needs the lake's lock (no writer may be committing)."""
+        version = self.version(table)
+        if version is None:
+            raise TableNotFoundError(f"table {table} does not exist in {self.lake.root}")
+        self._checkpoint(table)
+        fs, _ = self.lake.filesystem()
+        earlier = [info for number, info in self._log_entries(table) if number < version]
+        for info in earlier:
+            fs.delete_file(info.path)
+        return len(earlier)
+
+    @abstractmethod
+    def _checkpoint(self, table: TableId) -> None:
+        """A checkpoint of the table's current version in its log."""
+
+    def _log_entries(self, table: TableId) -> list[tuple[int, pafs.FileInfo]]:
+        """The files of the table's log that belong to one version, with its number."""
+        fs, _ = self.lake.filesystem()
+        log = self.lake.fs_path(f"{self.uri(table)}/_delta_log")
+        return [(int(found.group(1)), info)
+                for info in fs.get_file_info(pafs.FileSelector(log, allow_not_found=True))
+                if info.type == pafs.FileType.File
+                and (found := _LOG_ENTRY.match(info.base_name))]
+
+    def _earliest_logged(self, table: TableId) -> int:
+        """The first version the table's log still holds (0 unless its history was removed)."""
+        return min((v for v, _ in self._log_entries(table)), default=0)
+
     @abstractmethod
     def appended_since(self, table: TableId, since: int, version: int) -> DataFrame | None:
         """The rows ``table`` gained from version ``since`` to ``version`` when every commit
@@ -643,6 +681,11 @@ class DeltaRsIO(DeltaIO):
             if version is not None and not 0 <= version <= latest:
                 raise LakehouseError(f"{table} has no version {version} (versions 0 to "
                                      f"{latest})") from None
+            earliest = self._earliest_logged(table)
+            if version is not None and version < earliest:
+                raise LakehouseError(f"{table} version {version} can no longer be read: its log "
+                                     f"starts at version {earliest} (the history before was "
+                                     "removed, by 'lakehouse redact --purge-history')") from None
             raise LakehouseError(f"cannot open {table} at version {version}: {exc}") from None
 
     def exists(self, table: TableId) -> bool:
@@ -991,6 +1034,9 @@ class DeltaRsIO(DeltaIO):
         return OptimizeResult(table, self._table(table).version() if added or removed else None,
                               removed, added)
 
+    def _checkpoint(self, table: TableId) -> None:
+        self._table(table).create_checkpoint()
+
     def restore(self, table: TableId, version: int, *, run_id: str | None = None) -> int:
         from deltalake import CommitProperties
 
@@ -1241,6 +1287,13 @@ class DeltaSparkIO(DeltaIO):
         with self._commit_info(run_id, "restore"):
             self._delta_table(table).restoreToVersion(version)
         return int(self.version(table) or 0)
+
+    def _checkpoint(self, table: TableId) -> None:
+        self._require(table)
+        jvm = self.spark.sparkContext._jvm
+        assert jvm is not None
+        jvm.org.apache.spark.sql.delta.DeltaLog.forTable(self.spark._jsparkSession,
+                                                         self._path(table)).checkpoint()
 
     def history(self, table: TableId, limit: int | None = None) -> list[HistoryEntry]:
         self._require(table)

@@ -237,6 +237,21 @@ def _scan(df: DataFrame) -> Column:
     return scan
 
 
+def with_card_numbers_redacted(df: DataFrame) -> DataFrame:
+    """``df`` with the card numbers in its text columns masked (``redact_card_numbers``), in
+    the rows where the blocking scan finds one; every other row as it is, and as many rows.
+    Only text columns are rewritten: ``pan_hits`` says whether any other column holds one."""
+    texts = {f.name for f in df.schema.fields if isinstance(f.dataType, T.StringType)}
+    flagged = with_card_number_flag(df)
+    found = F.col(CARD_NUMBER_FOUND)
+    # the precise redaction runs in Python, over the rows the scan flags only
+    redacted = flagged.where(found).select(*(
+        redact_card_numbers(F.col(f"`{c}`")).alias(c) if c in texts else F.col(f"`{c}`")
+        for c in df.columns))
+    return flagged.where(~found).select(*(F.col(f"`{c}`") for c in df.columns)
+                                        ).unionByName(redacted)
+
+
 def pan_hits(df: DataFrame) -> dict[str, int]:
     """Rows per column that contain a Luhn-valid card number; one Spark job for all columns.
 

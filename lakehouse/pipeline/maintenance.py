@@ -9,26 +9,31 @@ up to date with Silver afterwards; a compaction of Silver makes the next Gold bu
 (its files changed), a compaction of Gold does not (``SilverToGold._last_build``).
 ``restore`` makes an earlier version of a Silver or Gold table current again and says how to
 bring back what it took out (``lakehouse run --from/--to`` over the days the undone runs
-loaded: Bronze still holds their rows).
+loaded: Bronze still holds their rows). ``redact`` masks card numbers found outside Bronze (in
+rows an earlier release wrote) and, asked to, removes the files of the versions that held them.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 import pyarrow.fs as pafs
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from lakehouse.catalog.register import snapshot_versions
 from lakehouse.config import Settings
 from lakehouse.errors import LakehouseError
+from lakehouse.gold.build import CLUSTER_BY
 from lakehouse.io.delta import (
     MAINTENANCE_OPERATIONS,
     REWRITE_OPERATIONS,
     DeltaIO,
     OptimizeResult,
+    Target,
     VacuumResult,
     delta_io,
     snapshot,
@@ -36,7 +41,14 @@ from lakehouse.io.delta import (
 from lakehouse.io.lake import Lake, TableId
 from lakehouse.io.landing import landing_date
 from lakehouse.ops import tables as ops
+from lakehouse.pii.columns import (
+    CARD_NUMBER_FOUND,
+    pan_hits,
+    with_card_number_flag,
+    with_card_numbers_redacted,
+)
 from lakehouse.pipeline.run import Progress, lake_lock, new_run_id
+from lakehouse.runtime.spark import get_spark
 from lakehouse.silver import ENTITIES
 
 
@@ -195,7 +207,8 @@ def restore_table(settings: Settings, name: str, *, version: int | None = None,
         undone = tuple(sorted({e.run_id for e in history
                                if e.version > target and e.run_id
                                and e.operation not in MAINTENANCE_OPERATIONS | REWRITE_OPERATIONS
-                               and e.step not in ("restore", "vacuum", "optimize")}))
+                               and e.step not in ("restore", "vacuum", "optimize",
+                                                  REDACT_STEP)}))
         partner = _scd2_partner(table)
         paired = None
         if partner is not None and io.exists(partner):
@@ -250,3 +263,139 @@ def _loaded_days(delta: DeltaIO, runs: Sequence[str]) -> tuple[list[date], int]:
              if r["run_id"] in wanted and r["outcome"] == ops.LOADED}
     days = [landing_date(p) for p in paths]
     return [d for d in days if d is not None], sum(1 for d in days if d is None)
+
+
+REDACT_STEP = "redact"  # the step a redaction's commits name
+
+
+@dataclass(frozen=True)
+class Redacted:
+    """What ``redact_tables`` found in a table, and did."""
+
+    table: TableId
+    rows: int  # rows that held a card number (0: none found)
+    columns: dict[str, int]  # of which, per column
+    version: int | None  # the version that masked them (None: none found, or a dry run)
+    earlier: int | None = None  # the last version before, up to which versions may hold them
+    purged: VacuumResult | None = None  # the files of earlier versions removed (purge_history)
+    log_files: int = 0  # and the log entries before the current version
+    # versions published as snapshots, kept by the purge with their files: they still hold them
+    snapshots_kept: tuple[int, ...] = ()
+
+    def describe(self) -> str:
+        if not self.rows:
+            return "no card number found" + (
+                f"; removed the {self.purged.data_files} data file(s) and {self.log_files} log "
+                "file(s) of the versions before an earlier masking" if self.purged else "")
+        where = ", ".join(f"{c} ({n})" for c, n in sorted(self.columns.items()))
+        if self.version is None:
+            return f"{self.rows} row(s) hold a card number, in {where}; nothing rewritten"
+        text = f"masked the card numbers of {self.rows} row(s), in {where} (version {self.version})"
+        if self.purged is not None:
+            text += (f"; removed the {self.purged.data_files} data file(s) of earlier versions "
+                     f"and {self.log_files} log file(s): they can no longer be read")
+        elif self.earlier is not None:
+            text += (f"; versions up to {self.earlier} may still hold them until their files are "
+                     f"removed ('lakehouse redact {self.table} --purge-history')")
+        if self.snapshots_kept:
+            text += (f"; version(s) {', '.join(map(str, self.snapshots_kept))}, published as "
+                     "snapshots, keep theirs until the snapshots are dropped")
+        return text
+
+
+def redact_tables(settings: Settings, names: Sequence[str] = (), *, every: bool = False,
+                  dry_run: bool = False, purge_history: bool = False,
+                  progress: Progress = lambda _: None, delta: DeltaIO | None = None
+                  ) -> list[Redacted]:
+    """Mask the card numbers found in the tables outside Bronze (``--all``: every Silver, Gold
+    and ops table): the rows that hold one are rewritten with each text column's card numbers
+    masked, as the pipeline masks them (``redact_pans``), in one new version per table; every
+    other row is kept as it is. A run writes none (it blocks the batch, or masks the quarantine's
+    raw values); rows written by an earlier release may hold some.
+
+    The versions before still hold them, in their data files and in their commits' file
+    statistics (each column's smallest and largest value): ``purge_history`` then removes the
+    data files no current version needs, whatever their age (a vacuum with no retention), and
+    the log before the current version (``DeltaIO.forget_history``), so those versions can no
+    longer be read or listed; the files of versions published as snapshots stay (``lakehouse
+    vacuum`` keeps them too). A table masked by an earlier command without it is purged too.
+    Every table is scanned before any is rewritten: a card number in a column that is not text
+    (which cannot be masked in place) stops the command before it writes."""
+    if dry_run and purge_history:
+        raise LakehouseError("--purge-history removes files: it cannot be a --dry-run")
+    explicit = [TableId.parse(name) for name in names]
+    raw = [str(t) for t in explicit if t.layer == "bronze"]
+    if raw:
+        raise LakehouseError(f"{', '.join(raw)}: Bronze keeps the landed rows as they came, card "
+                             "numbers included (only Silver, Gold and the ops tables are "
+                             "redacted)")
+    run_id = new_run_id()
+    io = delta or delta_io(get_spark(settings.spark), settings.lake())
+    with _tables_under_lock(settings, names, every, io, progress) as (lake, io, tables):
+        found: dict[TableId, tuple[int, dict[str, int]]] = {}
+        for table in (t for t in tables if t.layer != "bronze"):
+            progress(f"{table}: scanning for card numbers")
+            df = io.read(table)
+            hits = pan_hits(df)
+            rows = (with_card_number_flag(df).where(F.col(CARD_NUMBER_FOUND)).count()
+                    if hits else 0)
+            found[table] = (rows, hits)
+        texts = {t: {f.name for f in io.schema(t).fields if isinstance(f.dataType, T.StringType)}
+                 for t in found}
+        stuck = [f"{t}.{c}" for t, (_, hits) in found.items() for c in hits if c not in texts[t]]
+        if stuck:
+            raise LakehouseError(f"card numbers in {', '.join(stuck)}, which are not text and "
+                                 "cannot be masked in place; nothing was rewritten")
+        results = []
+        try:
+            for table, (rows, hits) in found.items():
+                result = Redacted(table, rows, hits, None)
+                if rows and not dry_run:
+                    result = _mask(io, table, result, run_id)
+                # a table masked by an earlier command, whose earlier versions were kept, is
+                # purged too (its current version holds none)
+                if purge_history and (result.version is not None or _masked_before(io, table)):
+                    result = _purge(lake, io, table, result, run_id)
+                results.append(result)
+                progress(f"{table}: {result.describe()}")
+        finally:
+            lake.clear_staging(run_id)
+    return results
+
+
+def _mask(io: DeltaIO, table: TableId, found: Redacted, run_id: str) -> Redacted:
+    """``found``'s rows of ``table`` masked in a new version (checked before it is
+    committed)."""
+    before = io.version(table)
+    assert before is not None
+    prepared = io.prepare(with_card_numbers_redacted(io.read(table)), run_id,
+                          f"redact-{table}", Target(table, "overwrite", None,
+                                                    CLUSTER_BY.get(table)))
+    left = pan_hits(prepared.frame)
+    if left:  # the masking and the scan disagree: nothing is committed
+        io.discard(prepared)
+        raise LakehouseError(f"{table}: card numbers left after masking, in "
+                             f"{', '.join(sorted(left))}; nothing was rewritten")
+    committed = io.commit(prepared, run_id=run_id, step=REDACT_STEP,
+                          metadata={"redacted_rows": str(found.rows)})
+    return replace(found, version=committed.version, earlier=before)
+
+
+def _masked_before(io: DeltaIO, table: TableId) -> bool:
+    """Whether the table's log still holds a masking commit, and so the versions before it."""
+    return any(e.step == REDACT_STEP for e in io.history(table))
+
+
+def _purge(lake: Lake, io: DeltaIO, table: TableId, result: Redacted, run_id: str) -> Redacted:
+    """The files of the table's earlier versions removed, data and log, except those of the
+    versions published as snapshots."""
+    before = io.version(table)
+    assert before is not None
+    kept = snapshot_versions(lake, table)
+    purged = io.vacuum(table, 0, keep_versions=kept, enforce_retention=False, run_id=run_id)
+    if purged.files:
+        _remove_empty_folders(lake, table)
+    # the log too: each commit's file statistics hold the smallest and largest values
+    log_files = io.forget_history(table)
+    return replace(result, purged=purged, log_files=log_files, earlier=None,
+                   snapshots_kept=tuple(v for v in kept if v < before))

@@ -693,6 +693,44 @@ def test_delta_spark_vacuum_optimize_and_restore(spark, lake):
     assert io.history(TABLE, 1)[0].operation == "RESTORE" and restored == io.version(TABLE)
 
 
+def check_forget_history(io, spark, lake) -> None:
+    """What ``forget_history`` does, whichever implementation: the log before the current
+    version goes, after a checkpoint; the current version reads as before."""
+    io.write(frame(spark, ("a", "1.00", 1)), TABLE)
+    io.write(frame(spark, ("b", "2.00", 2)), TABLE)
+    io.write(frame(spark, ("c", "3.00", 3)), TABLE, mode="overwrite")
+    log = Path(lake.fs_path(f"{io.uri(TABLE)}/_delta_log"))
+
+    def entries() -> list[str]:  # a version's commit, checkpoint or checksum (hidden or not)
+        return sorted(p.name for p in log.iterdir() if p.name.lstrip(".")[:1].isdigit())
+
+    earlier = [name for name in entries() if int(name.lstrip(".")[:20]) < 2]
+    assert len(earlier) >= 2  # the commits of versions 0 and 1
+    assert io.forget_history(TABLE) == len(earlier)
+    left = entries()
+    assert left and all(int(name.lstrip(".")[:20]) >= 2 for name in left), left
+    assert any("checkpoint" in name for name in left)
+    assert [r.id for r in io.read(TABLE).collect()] == ["c"] and io.version(TABLE) == 2
+    assert [e.version for e in io.history(TABLE)] == [2]
+    with pytest.raises(LakehouseError, match="version 1 can no longer be read"):
+        snapshot(lake, TABLE, version=1)
+    io.write(frame(spark, ("d", "4.00", 4)), TABLE)  # the table goes on from there
+    assert sorted(r.id for r in io.read(TABLE).collect()) == ["c", "d"]
+    assert io.forget_history(TABLE) >= 1
+
+
+def test_forget_history_removes_the_log_before_the_current_version(spark, delta, lake):
+    check_forget_history(delta, spark, lake)
+
+
+@pytest.mark.delta_spark
+@needs_delta_jars
+def test_delta_spark_forget_history(spark, lake):
+    from lakehouse.io.delta import DeltaSparkIO
+
+    check_forget_history(DeltaSparkIO(spark, lake), spark, lake)
+
+
 def test_merge_can_delete_matched_rows_and_insert_nothing(spark, delta):
     delta.write(frame(spark, ("a", "1.00", 1), ("b", "2.00", 2), ("c", "3.00", 3)), TABLE)
     spec = MergeSpec(keys=("id", "n"), delete_when="true", insert=False)

@@ -9,7 +9,7 @@ import re
 from decimal import Decimal
 
 import pytest
-from chispa import assert_column_equality
+from chispa import assert_column_equality, assert_df_equality
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -31,6 +31,7 @@ from lakehouse.pii.columns import (
     redact_digit_runs,
     valid_pan,
     with_card_number_flag,
+    with_card_numbers_redacted,
 )
 
 KEY = b"k" * 32
@@ -296,3 +297,31 @@ def test_card_number_flag_is_right_for_each_frame_of_a_schema_and_each_skip(spar
     as_text = dirty.withColumn("amount", F.col("amount").cast("int"))  # ints cannot hold one
     assert [r[CARD_NUMBER_FOUND] for r in with_card_number_flag(as_text).orderBy("id")
             .collect()] == [True, False]
+
+
+def test_with_card_numbers_redacted_masks_the_text_of_the_rows_that_hold_one(spark):
+    grouped = " ".join(PAN[i:i + 4] for i in range(0, 16, 4))
+    other = "12345678901"  # 11 digits, no card number: left alone everywhere
+    assert not is_luhn_valid(other)
+    schema = "id string, note string, raw string, amount long"
+    rows = [
+        ("a", f"Nurse {grouped}", f"order {other}", 5),   # grouped, in one column
+        ("b", "lunch", f"cc={AMEX};ref={other}", 6),     # unbroken, in another
+        ("c", f"ref {other}", None, 7),                    # no card number: as it is
+        ("d", None, None, None),
+    ]
+    # 8 digits, Luhn-valid: the precise redaction would mask it, the blocking scan (11-19
+    # digits) does not flag its row, which therefore stays as it is
+    short = "1234567" + luhn_check_digit("1234567")
+    assert redact_pans(f"code {short}") != f"code {short}"
+    untouched = [("e", f"code {short}", "x", 8)]
+    df = spark.createDataFrame(rows + untouched, schema)
+    expected = spark.createDataFrame(
+        [(i, redact_pans(n) if n else n, redact_pans(r) if r else r, a) for i, n, r, a in rows]
+        + untouched, schema)
+    redacted = with_card_numbers_redacted(df)
+    assert_df_equality(redacted, expected, ignore_row_order=True)
+    assert redacted.where(F.col("note").contains(other) | F.col("raw").contains(other)).count() \
+        == 3
+    assert pan_hits(redacted) == {}
+    assert pan_hits(df) == {"note": 1, "raw": 1}

@@ -16,9 +16,10 @@ from lakehouse.catalog.register import manifest_files, publish_snapshot, snapsho
 from lakehouse.catalog.store import LocalCatalog
 from lakehouse.config import load_settings
 from lakehouse.errors import LakehouseError, LakeLockedError
-from lakehouse.io.delta import Target, delta_io
+from lakehouse.io.delta import Target, delta_io, snapshot
 from lakehouse.io.lake import TableId
-from lakehouse.pipeline.maintenance import restore_table, vacuum_tables
+from lakehouse.pii.columns import pan_hits
+from lakehouse.pipeline.maintenance import redact_tables, restore_table, vacuum_tables
 from lakehouse.pipeline.run import Reprocess, lake_lock
 from lakehouse.pipeline.workflow import run_workflow
 from tests.lakes import stray_files, workflow_world
@@ -208,3 +209,119 @@ def test_restoring_one_half_of_an_scd2_entity_restores_the_other(spark, tmp_path
     with pytest.raises(LakehouseError, match="cannot tell which version of silver"):
         restore_table(settings, "silver.customers", version=2)
     assert delta.version(current) == 5 and delta.version(history) == 4
+
+
+# --- lakehouse redact: card numbers that an earlier release wrote outside Bronze -------------
+
+QUARANTINE = TableId("silver", "transactions_quarantine")
+QUARANTINE_SCHEMA = ("source string, natural_key string, reasons array<string>, raw string, "
+                     "ingest_run_id string")
+TEST_PAN = "4111111111111111"
+TEST_AMEX = "378282246310005"
+
+
+def leaky_lake(spark, delta, lake) -> None:
+    """Bronze with a card number (where it belongs), a quarantine whose raw values hold two
+    (one grouped, one unbroken, in two versions), and a clean Silver table."""
+    grouped = " ".join(TEST_PAN[i:i + 4] for i in range(0, 16, 4))
+    delta.write(spark.createDataFrame([("1", TEST_PAN)], "trans_num string, cc_num string"),
+                TableId("bronze", "transactions"))
+    delta.write(spark.createDataFrame([
+        ("tx", "trans_num=1", ["duplicate_in_batch"], f'{{"job":"Nurse {grouped}"}}', "r1"),
+        ("tx", "trans_num=2", ["invalid_amount"], '{"amt":"12,00"}', "r1"),
+    ], QUARANTINE_SCHEMA), QUARANTINE)
+    delta.write(spark.createDataFrame([
+        ("tx", "trans_num=3", ["duplicate_in_batch"], f'{{"unix_time":"{TEST_AMEX}"}}', "r2"),
+    ], QUARANTINE_SCHEMA), QUARANTINE)
+    delta.write(spark.createDataFrame([("c1", "ok")], "customer_id string, job string"),
+                TableId("silver", "customers"))
+
+
+def test_redact_masks_card_numbers_outside_bronze_in_a_new_version(spark, delta, lake, tmp_path,
+                                                                   capsys):
+    from tests.reliability.card_scan import scan_lake
+
+    leaky_lake(spark, delta, lake)
+    settings = load_settings(lake_root=str(tmp_path / "lake"))
+    before = {t: delta.version(t) for t in lake.list_tables()}
+    code = cli.main(["redact", "--all", "--dry-run", "--lake", str(tmp_path / "lake")])
+    out = "".join(capsys.readouterr())  # the summary, and each table's line (progress)
+    assert code == 0
+    assert "2 row(s) of 1 of 2 table(s) hold a card number" in out
+    assert "silver.transactions_quarantine: 2 row(s) hold a card number, in raw (2)" in out
+    assert {t: delta.version(t) for t in lake.list_tables()} == before  # a dry run writes none
+
+    [customers, quarantine] = sorted(redact_tables(settings, every=True, delta=delta),
+                                     key=lambda r: str(r.table))
+    assert (customers.rows, customers.version) == (0, None)
+    assert (quarantine.rows, quarantine.columns, quarantine.version) == (2, {"raw": 2}, 2)
+    assert "versions up to 1 may still hold them" in quarantine.describe()
+    now = delta.read(QUARANTINE)
+    assert pan_hits(now) == {}
+    assert sorted(now.columns) == sorted(delta.read(QUARANTINE, version=1).columns)
+    raw = {r["natural_key"]: r["raw"] for r in now.collect()}
+    assert raw["trans_num=1"] == '{"job":"Nurse **** **** **** 1111"}'
+    assert raw["trans_num=2"] == '{"amt":"12,00"}'  # no card number: as it was
+    assert raw["trans_num=3"] == '{"unix_time":"***********0005"}'
+    assert delta.version(TableId("bronze", "transactions")) == 0  # Bronze is left alone
+    assert pan_hits(delta.read(TableId("bronze", "transactions"))) == {"cc_num": 1}
+    # the earlier versions still hold them: time travel reads them, the scan finds their files
+    assert pan_hits(delta.read(QUARANTINE, version=1)) == {"raw": 2}
+    findings, _ = scan_lake(tmp_path / "lake")
+    assert findings and all("transactions_quarantine" in f.where for f in findings)
+    # a second run finds nothing more to do
+    again = redact_tables(settings, [str(QUARANTINE)], delta=delta)
+    assert [(r.rows, r.version) for r in again] == [(0, None)]
+    assert delta.version(QUARANTINE) == 2
+    # --purge-history then removes the versions before the masking, data and log (whose file
+    # statistics held a number); a table never masked keeps its history
+    customers_history = delta.history(TableId("silver", "customers"))
+    [_, purged] = sorted(redact_tables(settings, every=True, purge_history=True, delta=delta),
+                         key=lambda r: str(r.table))
+    assert (purged.rows, purged.log_files) == (0, 4)  # 0-1 written, 2 masked, 3 vacuum start
+    assert purged.purged is not None and purged.purged.data_files == 2
+    assert scan_lake(tmp_path / "lake") == ([], scan_lake(tmp_path / "lake")[1])
+    assert delta.history(TableId("silver", "customers")) == customers_history
+    assert pan_hits(delta.read(QUARANTINE)) == {} and delta.read(QUARANTINE).count() == 3
+
+
+def test_redact_purges_the_versions_that_held_them_except_published_snapshots(
+        spark, delta, lake, tmp_path, capsys):
+    from tests.reliability.card_scan import scan_lake
+
+    leaky_lake(spark, delta, lake)
+    settings = load_settings(lake_root=str(tmp_path / "lake"))
+    publish_snapshot(settings, LocalCatalog(lake), QUARANTINE, version=0)
+    kept = set(manifest_files(lake, LocalCatalog(lake).get(
+        settings.catalog.database("silver"), "transactions_quarantine_v0")))
+    code = cli.main(["redact", str(QUARANTINE), "--purge-history",
+                     "--lake", str(tmp_path / "lake")])
+    out = "".join(capsys.readouterr())
+    assert code == 0, out
+    assert "masked the card numbers of 2 row(s) in 1 of 1 table(s)" in out
+    assert "version(s) 0, published as snapshots, keep theirs" in out
+    with pytest.raises(LakehouseError, match="version 1 can no longer be read: its log starts"):
+        snapshot(lake, QUARANTINE, version=1)
+    assert [e.version for e in delta.history(QUARANTINE)] == [delta.version(QUARANTINE)]
+    findings, scanned = scan_lake(tmp_path / "lake")
+    assert scanned and findings
+    assert {f.where.split(" ")[0] for f in findings} <= {
+        str(Path(p).relative_to(tmp_path / "lake")) for p in kept}  # the snapshot's files only
+    findings, _ = scan_lake(tmp_path / "lake", skip=())
+    assert any(f.where.startswith("bronze") for f in findings)  # Bronze kept its rows
+
+
+def test_redact_refuses_bronze_and_card_numbers_it_cannot_mask(spark, delta, lake, tmp_path):
+    leaky_lake(spark, delta, lake)
+    settings = load_settings(lake_root=str(tmp_path / "lake"))
+    with pytest.raises(LakehouseError, match="Bronze keeps the landed rows"):
+        redact_tables(settings, ["bronze.transactions"], delta=delta)
+    with pytest.raises(LakehouseError, match="cannot be a --dry-run"):
+        redact_tables(settings, every=True, dry_run=True, purge_history=True, delta=delta)
+    # a number column holding one cannot be masked in place: nothing is rewritten anywhere
+    delta.write(spark.createDataFrame([("c1", int(TEST_PAN))], "customer_id string, ref long"),
+                TableId("gold", "customer_summary"))
+    before = {t: delta.version(t) for t in lake.list_tables()}
+    with pytest.raises(LakehouseError, match=r"gold\.customer_summary\.ref, which are not text"):
+        redact_tables(settings, every=True, delta=delta)
+    assert {t: delta.version(t) for t in lake.list_tables()} == before

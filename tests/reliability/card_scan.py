@@ -106,11 +106,11 @@ def scan_text(text: str, where: str) -> list[Finding]:
     return [Finding(where, m) for m in card_numbers(text)]
 
 
-def scan_parquet(path: Path, where: str) -> list[Finding]:
+def scan_parquet(path: Path, where: str, skip: frozenset[str] = frozenset()) -> list[Finding]:
     table = pq.read_table(path)
     findings = []
     for name in table.column_names:
-        findings += scan_values(table.column(name).to_pylist(), f"{where} [{name}]")
+        findings += scan_values(table.column(name).to_pylist(), f"{where} [{name}]", skip)
     return findings
 
 
@@ -125,8 +125,9 @@ def scan_delta_log(path: Path, where: str) -> list[Finding]:
 
 
 def scan_file(path: Path, where: str) -> list[Finding]:
-    if path.suffix == ".parquet":
-        return scan_parquet(path, where)
+    if path.suffix == ".parquet":  # a table's data, or a checkpoint of its log (its actions)
+        return scan_parquet(path, where,
+                            _LOG_NUMBERS if path.parent.name == "_delta_log" else frozenset())
     if path.parent.name == "_delta_log" and path.suffix == ".json":
         return scan_delta_log(path, where)
     if path.suffix == ".crc" or path.name.endswith(".parquet.crc"):

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet
 import pytest
 from deltalake import write_deltalake
 
@@ -105,6 +106,24 @@ def test_sizes_and_times_in_the_delta_log_are_not_findings(tmp_path):
     (log / "00000000000000000001.json").write_text(json.dumps(
         {"add": {"path": "x.parquet", "size": 1795631353970,
                  "stats": json.dumps({"minValues": {"note": VISA}})}}) + "\n")
+    assert len(scan_lake(tmp_path / "lake")[0]) == 1
+
+
+def test_sizes_and_times_in_a_log_checkpoint_are_not_findings(tmp_path):
+    log = tmp_path / "lake" / "ops" / "t" / "_delta_log"
+    log.mkdir(parents=True)
+    add = pa.struct([("path", pa.string()), ("modificationTime", pa.int64()),
+                     ("stats", pa.string())])
+
+    def checkpoint(stats: dict) -> None:
+        rows = [{"path": "x.parquet", "modificationTime": 1795631353970,
+                 "stats": json.dumps(stats)}]
+        pa.parquet.write_table(pa.table({"add": pa.array(rows, add)}),
+                               log / "00000000000000000002.checkpoint.parquet")
+
+    checkpoint({"minValues": {"note": "fine"}})
+    assert scan_lake(tmp_path / "lake")[0] == []
+    checkpoint({"minValues": {"note": VISA}})
     assert len(scan_lake(tmp_path / "lake")[0]) == 1
 
 
