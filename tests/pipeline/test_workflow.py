@@ -234,6 +234,9 @@ def test_appended_transactions_update_gold_to_what_a_rebuild_gives(world, spark)
             "silver.transactions_quarantine", "gold.build", "gate.gold.customer_summary",
             "gate.gold.customer_monthly_spend", "gold.customer_monthly_spend"} <= steps_of(
         jobs, report.run_id)
+    # the quarantine's Python worker was started ahead of its write, while the parse ran
+    assert [j.description for j in jobs].count(
+        "silver.transactions_quarantine: start the redaction's Python worker") == 1
     updated = gold_rows(world)
     # the monthly spend's rows from the new day's month on are rewritten, and only the files
     # holding them: the earlier months' files are kept as they were
