@@ -16,7 +16,11 @@ The archive is an optimisation the JVM checks, never trusted blindly:
   exited and a test JVM maps it with ``-Xshare:on``: a JVM killed while writing leaves nothing
   that is used;
 - only a session that runs a pipeline step writes one (``write=True``), one at a time: a short
-  session's archive would lack most of the classes a run loads. Other sessions only map it.
+  session's archive would lack most of the classes a run loads. Other sessions only map it;
+- each session settles what the sessions before it left in the folder, whatever their key (a
+  checkout elsewhere, another Spark or Java): each archive a JVM finished is put in place or
+  removed, and the ``KEEP`` archives used last are kept. (Before, another key's unfinished
+  archive, 140 MB, stayed until a session of that key ran again: 2.2 GB of them here.)
 
 ``LAKEHOUSE_CLASS_ARCHIVE``: ``off`` to do without, or the folder to keep archives in (default:
 ``$XDG_CACHE_HOME/lakehouse/class-archives``, else ``~/.cache/lakehouse/class-archives``). Local
@@ -183,30 +187,50 @@ class ClassArchives:
         self.final = where / f"spark-{self.key}.jsa"
 
     def settle(self) -> bool:
-        """Puts in place an archive a session finished writing (its JVM has exited, and a test
-        JVM maps it), and clears what failed. True while a session is still writing one."""
-        busy = False
-        for sidecar in sorted(self.where.glob(f"spark-{self.key}.*.json")):
+        """Puts in place the archives sessions finished writing (their JVM has exited, and a
+        test JVM maps the archive), and clears what failed. Every key's in the folder, not only
+        this one's: a session of another checkout, Spark or Java (another key) would otherwise
+        leave its 140 MB there until a session of its own key ran again, maybe never. True
+        while a session is still writing this key's."""
+        busy = promoted = False
+        for sidecar in sorted(self.where.glob("spark-*.*.json")):
+            key = sidecar.name.split(".", 1)[0].removeprefix("spark-")
             info = _read_json(sidecar)
             pid = info.get("pid")
             recent = time.time() - float(info.get("started") or 0) < STALE_AFTER
             if isinstance(pid, int) and recent and _alive(pid):
-                busy = True
+                busy = busy or key == self.key
                 continue
             partial = Path(str(info.get("partial", "")))
-            ours = partial.name.startswith(f"spark-{self.key}.")  # never touch another file
-            if (ours and partial.is_file() and not self.final.exists()
-                    and isinstance(info.get("classpath"), str)
-                    and maps(self.java_home, partial, info["classpath"], self.java_options)):
-                os.replace(partial, self.final)
-                log.info("class archive ready: %s", self.final)
-                self._prune()
+            # never touch another file
+            ours = partial.parent == self.where and partial.name.startswith(f"spark-{key}.")
+            final = self.where / f"spark-{key}.jsa"
+            # what the JVM that wrote it ran with (this session's, for this key: the writers
+            # of earlier releases did not record it)
+            java_home, options = ((self.java_home, self.java_options) if key == self.key else
+                                  (Path(str(info.get("java_home", ""))), info.get("java_options")))
+            if (ours and partial.is_file() and not final.exists()
+                    and isinstance(info.get("classpath"), str) and isinstance(options, str)
+                    and maps(java_home, partial, info["classpath"], options)):
+                os.replace(partial, final)
+                log.info("class archive ready: %s", final)
+                promoted = True
             elif ours:
                 partial.unlink(missing_ok=True)
             sidecar.unlink(missing_ok=True)
+        # An archive no sidecar names is nobody's (each is named before its JVM starts, and its
+        # sidecar removed only with it, above): a folder copied or a sidecar removed by hand.
+        named = {Path(str(_read_json(s).get("partial", ""))).name
+                 for s in self.where.glob("spark-*.*.json")}
+        for partial in self.where.glob("spark-*.partial"):
+            if partial.name not in named:
+                partial.unlink(missing_ok=True)
+        if promoted:
+            self._prune()
         return busy
 
     def _prune(self) -> None:
+        """Keeps the ``KEEP`` archives used last (a session that maps one marks it used)."""
         archives = sorted(self.where.glob("spark-*.jsa"), key=lambda p: p.stat().st_mtime,
                           reverse=True)
         for old in archives[KEEP:]:
@@ -216,6 +240,8 @@ class ClassArchives:
     def plan(self, *, write: bool) -> ArchivePlan:
         busy = self.settle()
         if self.final.is_file():
+            with contextlib.suppress(OSError):
+                os.utime(self.final)  # used now: the last one ``_prune`` would remove
             # a JVM that cannot map it crashes: its report goes here, not into the user's folder
             crash_report = f"-XX:ErrorFile={self.where / 'hs_err_pid%p.log'}"
             return ArchivePlan((f"-XX:SharedArchiveFile={self.final}", QUIET, crash_report),
@@ -228,7 +254,8 @@ class ClassArchives:
         partial = self.where / f"spark-{self.key}.{token}.partial"
         sidecar = self.where / f"spark-{self.key}.{token}.json"
         _write_json(sidecar, {"pid": os.getpid(), "partial": str(partial),
-                              "started": time.time()})
+                              "started": time.time(), "java_home": str(self.java_home),
+                              "java_options": self.java_options})
         return ArchivePlan((f"-XX:ArchiveClassesAtExit={partial}", QUIET), partial, sidecar)
 
     def wait(self, timeout: float) -> Path | None:

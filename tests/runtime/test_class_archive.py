@@ -113,6 +113,49 @@ def test_a_writer_silent_for_a_day_is_taken_for_gone(tmp_path):
     assert archives.settle() is False and not writer.sidecar.exists()
 
 
+def test_what_other_keys_left_is_settled_too_and_nobodys_archives_removed(tmp_path):
+    archives = _archives(tmp_path)
+    where = archives.where
+    other = ca.ClassArchives(where, archives.java_home, OPTIONS + " -Xmx1g", tmp_path / "jars")
+    assert other.key != archives.key
+    # another key's session that is still writing: left alone, and no reason to wait
+    writing = other.plan(write=True)
+    assert writing.sidecar is not None and writing.archive is not None
+    writing.archive.write_bytes(b"being written")
+    assert archives.settle() is False
+    assert writing.archive.exists() and writing.sidecar.exists()
+    # once its JVM is gone, what it wrote is checked with the options it recorded (the fake
+    # runtime maps nothing) and cleared, as a session of its own key would
+    info = json.loads(writing.sidecar.read_text())
+    assert info["java_options"] == other.java_options
+    writing.sidecar.write_text(json.dumps({**info, "pid": _dead_pid(), "classpath": "/x"}))
+    # an earlier release's sidecar of a third key (no options recorded), its JVM gone
+    third = where / "spark-0123456789abcdef.1-aa.json"
+    third.write_text(json.dumps({"pid": _dead_pid(), "partial": str(where / "spark-"
+                                 "0123456789abcdef.1-aa.partial"), "started": time.time()}))
+    (where / "spark-0123456789abcdef.1-aa.partial").write_bytes(b"old release")
+    # and an archive no sidecar names
+    (where / "spark-fedcba9876543210.9-zz.partial").write_bytes(b"nobody's")
+    assert archives.settle() is False
+    assert sorted(p.name for p in where.iterdir()) == []
+
+
+def test_the_archives_used_last_are_kept(tmp_path):
+    archives = _archives(tmp_path)
+    where = archives.where
+    old = time.time() - 3600
+    for n, name in enumerate(("a", "b", "c", "d")):
+        archive = where / f"spark-{name * 16}.jsa"
+        archive.write_bytes(b"archive")
+        os.utime(archive, (old + n, old + n))
+    archives.final.write_bytes(b"this key's")
+    os.utime(archives.final, (old - 60, old - 60))  # written first, long ago
+    assert archives.plan(write=False).archive == archives.final  # mapped: used now
+    archives._prune()
+    assert sorted(p.name for p in where.glob("*.jsa")) == sorted(
+        [archives.final.name, f"spark-{'c' * 16}.jsa", f"spark-{'d' * 16}.jsa"])
+
+
 def test_a_failed_start_discards_the_archive(tmp_path):
     archives = _archives(tmp_path)
     archives.final.write_bytes(b"damaged")
@@ -165,7 +208,15 @@ def test_a_real_archive_is_written_checked_and_mapped(tmp_path):
     archives = ca.archives_for(resolve_java_home(), OPTIONS,
                                {"LAKEHOUSE_CLASS_ARCHIVE": str(where)})
     assert isinstance(archives, ca.ClassArchives)
-    archive = archives.wait(timeout=120)  # written as the JVM exits, then checked
+    # written as the JVM exits, then checked by the next session, whatever its key: here one
+    # with other JVM options, which checks it with the options its writer recorded
+    other = ca.ClassArchives(where, resolve_java_home(), OPTIONS + " -Dlakehouse.test=other")
+    deadline = time.monotonic() + 120
+    while list(where.glob("*.json")) and time.monotonic() < deadline:
+        other.settle()
+        time.sleep(0.5)
+    assert not other.final.exists()
+    archive = archives.final if archives.final.is_file() else None
     assert archive is not None and archive.stat().st_size > 10_000_000
     assert list(where.glob("*.json")) == [] and list(where.glob("*.partial")) == []
 
