@@ -48,8 +48,9 @@ def mask_pan(number: str) -> str:
     return "*" * (len(digits) - 4) + digits[-4:]
 
 
-# 8-19 digits, unbroken or grouped by single spaces or dashes (``NNNN NNNN NNNN NNNN``)
-_CARD_LIKE = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){7,18}(?![0-9])")
+# 8-19 digits, unbroken or grouped by single spaces or dashes (``NNNN NNNN NNNN NNNN``), not the
+# fraction of a decimal number (4.878048780487805: its fraction is Luhn-valid)
+_CARD_LIKE = re.compile(r"(?<![0-9])(?<![0-9]\.)[0-9](?:[ -]?[0-9]){7,18}(?![0-9])")
 
 
 def _mask_groups(groups: list[str]) -> list[str]:

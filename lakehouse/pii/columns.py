@@ -18,10 +18,14 @@ from pyspark.sql import types as T
 from lakehouse.pii.card import PAN_MAX_LENGTH, PAN_MIN_LENGTH, redact_pans
 
 # Digit runs the card-number scan looks at: 11-19 digits (the public data has 11-digit PANs) not
-# glued to letters or other digits, so hex ids and tokens never match by accident.
-SCAN_PATTERN = r"(?<![0-9A-Za-z])([0-9]{11,19})(?![0-9A-Za-z])"
+# glued to letters or other digits, so hex ids and tokens never match by accident, nor the
+# fraction of a decimal number (Great Expectations writes shares such as 4.878048780487805,
+# whose 15-digit fraction is Luhn-valid); the whole part of one is read (a card number that
+# became a float, 4111111111111111.0).
+_NOT_GLUED = r"(?<![0-9A-Za-z])(?<![0-9]\.)"
+SCAN_PATTERN = _NOT_GLUED + r"([0-9]{11,19})(?![0-9A-Za-z])"
 # Card numbers as people write them: 4-4-4-(1..7) or Amex 4-6-5, spaces or dashes between.
-GROUPED_SCAN_PATTERN = (r"(?<![0-9A-Za-z])([0-9]{4}(?:[ -][0-9]{4}){2}[ -][0-9]{1,7}"
+GROUPED_SCAN_PATTERN = (_NOT_GLUED + r"([0-9]{4}(?:[ -][0-9]{4}){2}[ -][0-9]{1,7}"
                         r"|[0-9]{4}[ -][0-9]{6}[ -][0-9]{5})(?![0-9A-Za-z])")
 # What every match of the two patterns above contains (a superset, checked first): 11 digits,
 # or 4 digits, a space or dash and 4 more. Written with the 4 digits both start with taken out

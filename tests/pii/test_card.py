@@ -86,6 +86,10 @@ def test_redact_pans_masks_luhn_valid_runs_in_text():
     assert redact_pans(text) == "charge ************1111 and ***********0005; ref 12345678 ok"
 
 
+def test_redact_pans_masks_the_whole_part_of_a_decimal():
+    assert redact_pans("cc_num 4111111111111111.0") == "cc_num ************1111.0"
+
+
 def test_redact_pans_masks_a_run_glued_to_letters():
     assert redact_pans("id=x4111111111111111y") == "id=x************1111y"
 
@@ -96,6 +100,7 @@ def test_redact_pans_masks_a_run_glued_to_letters():
     "1234567",                                # too short for a PAN
     "no version at or before 2020-01-01T00:00:00+00:00",  # 20200101 is Luhn-valid
     "--from 2024-03-01 12:00 to 2024-03-02",  # a date and hour: 2024030112 is Luhn-valid
+    '{"unexpected_percent": 4.878048780487805}',  # a fraction: 878048780487805 is Luhn-valid
     "",
 ])
 def test_redact_pans_leaves_other_digit_runs_alone(text):

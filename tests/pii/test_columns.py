@@ -228,6 +228,12 @@ def test_contains_pan_finds_a_pan_in_text_but_not_in_hex_ids(spark):
         (hex64, False),
         ("1234567890", False),
         (None, False),
+        # a decimal's fraction is no card number (this one's 15 digits are Luhn-valid), its
+        # whole part can be (a card number that became a float)
+        ('{"unexpected_percent": 4.878048780487805}', False),
+        (f"{PAN}.0", True),
+        (f"ref.{PAN}", True),
+        (f"4.8780 {PAN[:4]} {PAN[4:8]} {PAN[8:12]} {PAN[12:]}", True),
     ], "text string, expected boolean").withColumn("found", contains_pan(F.col("text")))
     assert_column_equality(df, "found", "expected")
 
