@@ -41,7 +41,8 @@ def _settings(args: argparse.Namespace):
     return load_settings(getattr(args, "conf", None),
                          lake_root=getattr(args, "lake", None),
                          landing_root=getattr(args, "landing", None),
-                         environment=getattr(args, "env", None))
+                         environment=getattr(args, "env", None),
+                         lock_wait_s=getattr(args, "wait", None))
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -384,6 +385,12 @@ def _add_location_flags(parser: argparse.ArgumentParser, landing: bool = True) -
                         "(default: $LAKEHOUSE_ENV or local)")
 
 
+def _add_wait_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--wait", type=float, default=None, metavar="SECONDS",
+                        help="when another run holds the lake's lock, wait up to this long for "
+                        "it (default: $LAKEHOUSE_LOCK_WAIT or 0, fail at once)")
+
+
 def _add_version_flags(parser: argparse.ArgumentParser) -> None:
     """One version of a table: ``--version N`` or ``--as-of TIMESTAMP``."""
     parser.add_argument("--version", type=int, default=None)
@@ -449,6 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "a file's name), read again from Bronze with today's rules")
     run.add_argument("--to", dest="to_date", type=_date, default=None, metavar="DAY",
                      help="... up to this day, inclusive")
+    _add_wait_flag(run)
     run.set_defaults(func=cmd_run)
 
     demo = sub.add_parser("demo", help="generate a sample, run the workflow, print a report")
@@ -511,6 +519,7 @@ def build_parser() -> argparse.ArgumentParser:
     vacuum.add_argument("--force", action="store_true", help="allow a retention shorter than "
                         "the table's: older versions can no longer be read")
     _add_location_flags(vacuum, landing=False)
+    _add_wait_flag(vacuum)
     vacuum.set_defaults(func=cmd_vacuum)
 
     optimize = sub.add_parser("optimize", help="compact a table's small files (rows unchanged)")
@@ -518,6 +527,7 @@ def build_parser() -> argparse.ArgumentParser:
     optimize.add_argument("--target-size-mb", type=int, default=None, help="file size to aim "
                           "for (default: the table's delta.targetFileSize, or 100 MB)")
     _add_location_flags(optimize, landing=False)
+    _add_wait_flag(optimize)
     optimize.set_defaults(func=cmd_optimize)
 
     restore = sub.add_parser("restore", help="make an earlier version of a Silver or Gold "
@@ -525,6 +535,7 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("table", help="e.g. silver.transactions")
     _add_version_flags(restore)
     _add_location_flags(restore, landing=False)
+    _add_wait_flag(restore)
     restore.set_defaults(func=cmd_restore)
 
     redact = sub.add_parser("redact", help="mask card numbers found outside Bronze (rows an "
@@ -536,6 +547,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "of the versions before (they can no longer be read; published "
                         "snapshots keep theirs)")
     _add_location_flags(redact, landing=False)
+    _add_wait_flag(redact)
     redact.set_defaults(func=cmd_redact)
 
     upload = sub.add_parser("upload", help="upload landing files to S3 (SSE-KMS), each "

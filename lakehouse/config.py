@@ -276,6 +276,9 @@ class Settings(_Frozen):
     aws: AwsSettings = AwsSettings()
     athena: AthenaSettings = AthenaSettings()
     sources: dict[str, SourceConfig] = {}
+    # how long a run or maintenance command waits for the lake's lock held by another (0: it
+    # fails at once, naming the holder)
+    lock_wait_s: float = Field(default=0.0, ge=0)
 
     @property
     def reference_dir(self) -> Path:
@@ -288,6 +291,7 @@ class Settings(_Frozen):
 
 _ENV_OVERRIDES = {
     "LAKEHOUSE_ENV": ("environment",),
+    "LAKEHOUSE_LOCK_WAIT": ("lock_wait_s",),
     "LAKEHOUSE_LAKE": ("lake_root",),
     "LAKEHOUSE_LANDING": ("landing_root",),
     "LAKEHOUSE_SPARK_MASTER": ("spark", "master"),

@@ -22,7 +22,11 @@ class TableNotFoundError(LakehouseError):
 
 
 class LakeLockedError(LakehouseError):
-    """Another run holds the lake's lock."""
+    """Another run holds the lake's lock (``holder``: who, as it named itself)."""
+
+    def __init__(self, message: str, holder: str | None = None) -> None:
+        super().__init__(message)
+        self.holder = holder
 
 
 class QualityGateError(LakehouseError):

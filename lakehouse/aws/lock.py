@@ -147,7 +147,8 @@ class S3LakeLock:
                 if not seen.stale:
                     raise LakeLockedError(
                         f"the lake {self.root} is in use by {seen.holder} (its lease runs to "
-                        f"{seen.expires:%Y-%m-%d %H:%M:%S} UTC); try again when it finishes")
+                        f"{seen.expires:%Y-%m-%d %H:%M:%S} UTC); try again when it finishes",
+                        seen.holder)
                 try:
                     self._etag = self._put(IfMatch=seen.etag)
                 except Exception as exc:

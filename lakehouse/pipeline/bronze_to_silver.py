@@ -794,7 +794,7 @@ def bronze_to_silver(settings: Settings, *, full_refresh: bool = False,
     from lakehouse.pipeline.workload import pipeline_spark  # it reads pending_landing_bytes
 
     lake = settings.lake()
-    with lake_lock(lake, settings.aws, progress):
+    with lake_lock(lake, settings.aws, progress, settings.lock_wait_s):
         session = spark or pipeline_spark(settings, full_refresh=full_refresh, gold=False,
                                           progress=progress, reprocess=reprocess)
         return BronzeToSilver(settings, session, full_refresh=full_refresh, progress=progress,

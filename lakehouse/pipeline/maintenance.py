@@ -75,7 +75,7 @@ def _tables_under_lock(settings: Settings, names: Sequence[str], every: bool,
     """The lake, its Delta I/O and the tables a command names, while it holds the lake's lock
     (no run is writing: a file no commit names is nobody's)."""
     lake = settings.lake()
-    with lake_lock(lake, settings.aws, progress):
+    with lake_lock(lake, settings.aws, progress, settings.lock_wait_s):
         yield lake, delta or delta_io(None, lake), resolve_tables(lake, names, every)
 
 

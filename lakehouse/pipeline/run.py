@@ -61,16 +61,19 @@ class Reprocess:
 
 @contextlib.contextmanager
 def lake_lock(lake: Lake, aws: AwsSettings | None = None,
-              progress: Progress | None = None) -> Iterator[None]:
-    """One run at a time per lake: a second run fails at once with a clear message. The run
-    holding the lock owns the scratch folder: it starts by removing what killed runs left.
+              progress: Progress | None = None, wait_s: float = 0) -> Iterator[None]:
+    """One run at a time per lake: a second run fails at once with a clear message, or, given
+    ``wait_s``, waits that long for the lock first (saying so once). The run holding the lock
+    owns the scratch folder: it starts by removing what killed runs left.
 
     A local lake is locked with ``flock`` on ``<lake>/_lock`` (released by the kernel when the
     process dies); an S3 lake with a lease object at the same place (``S3LakeLock``: a
     conditional write, renewed while the run lasts, taken over once a killed run's lease ran
     out). ``aws``: how to reach S3 (boto3's defaults when None)."""
+    if wait_s < 0:
+        raise LakehouseError(f"--wait must be 0 or more seconds, not {wait_s:g}")
     if not lake.is_local:
-        with _object_store_lock(lake, aws, progress):
+        with _object_store_lock(lake, aws, progress, wait_s):
             lake.clear_staging()
             yield
         return
@@ -78,12 +81,16 @@ def lake_lock(lake: Lake, aws: AwsSettings | None = None,
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = open(path, "a+")  # noqa: SIM115 - held for the whole run
     try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _lock_holder(handle)
-            raise LakeLockedError(f"the lake {lake.root} is in use by {holder}; "
-                                  "try again when it finishes") from None
+
+        def take() -> None:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _lock_holder(handle)
+                raise LakeLockedError(f"the lake {lake.root} is in use by {holder}; "
+                                      "try again when it finishes", holder) from None
+
+        _waiting_for(take, lake, wait_s, _LOCAL_POLL_S, progress)
         handle.seek(0)
         handle.truncate()
         handle.write(f"pid {os.getpid()}")
@@ -94,9 +101,37 @@ def lake_lock(lake: Lake, aws: AwsSettings | None = None,
         handle.close()
 
 
+# How often a run waiting for the lake's lock tries again: a local lock costs nothing to try;
+# an S3 one is a conditional write and a read, and leases are renewed every minute or so.
+_LOCAL_POLL_S, _OBJECT_STORE_POLL_S = 0.5, 5.0
+
+
+def _waiting_for(take: Callable[[], None], lake: Lake, wait_s: float, poll_s: float,
+                 progress: Progress | None) -> None:
+    """``take()`` the lock; while it raises ``LakeLockedError``, tries again every ``poll_s``
+    for up to ``wait_s`` seconds (saying once whom it waits for), then raises the last."""
+    deadline = time.monotonic() + wait_s
+    said = False
+    while True:
+        try:
+            take()
+            return
+        except LakeLockedError as exc:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                if wait_s:
+                    raise LakeLockedError(f"{exc} (waited {wait_s:g} s)", exc.holder) from None
+                raise
+            if not said and progress is not None:
+                progress(f"lock: the lake {lake.root} is in use by {exc.holder or 'another run'}"
+                         f"; waiting up to {wait_s:g} s for it")
+                said = True
+            time.sleep(min(poll_s, left))
+
+
 @contextlib.contextmanager
 def _object_store_lock(lake: Lake, aws: AwsSettings | None,
-                       progress: Progress | None) -> Iterator[None]:
+                       progress: Progress | None, wait_s: float = 0) -> Iterator[None]:
     if not lake.root.startswith("s3://"):
         raise LakehouseError(f"the lake {lake.root}: only local folders and s3:// lakes can be "
                              "locked against a second run")
@@ -104,7 +139,7 @@ def _object_store_lock(lake: Lake, aws: AwsSettings | None,
     from lakehouse.aws.lock import S3LakeLock
 
     lock = S3LakeLock(lake.root, aws_client(aws, "s3"))
-    lock.acquire()
+    _waiting_for(lock.acquire, lake, wait_s, _OBJECT_STORE_POLL_S, progress)
     if lock.took_over and progress is not None:
         progress(f"lock: took over the lake lock of {lock.took_over}, whose lease ran out "
                  "(a run that was stopped); its scratch files are removed")

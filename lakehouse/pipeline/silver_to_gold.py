@@ -301,7 +301,7 @@ def silver_to_gold(settings: Settings, *, progress: Progress = lambda _: None,
                    spark: SparkSession | None = None, full_refresh: bool = False) -> RunReport:
     """Rebuild Gold when Silver changed, under the lake lock (the Glue job's entry)."""
     lake = settings.lake()
-    with lake_lock(lake, settings.aws, progress):
+    with lake_lock(lake, settings.aws, progress, settings.lock_wait_s):
         report = RunReport(new_run_id())
         SilverToGold(settings, spark or get_spark(settings.spark, write_archive=True), report,
                      progress=progress, full_refresh=full_refresh).run()

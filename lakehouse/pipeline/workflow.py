@@ -80,7 +80,7 @@ def run_workflow(settings: Settings, *, full_refresh: bool = False,
     """Run every step of the job graph under one lake lock and one run id; the report covers
     all of them. ``reprocess``: the landing files of those days again (``Reprocess``)."""
     graph = graph or load_job_graph(settings.conf_dir)
-    with lake_lock(settings.lake(), settings.aws, progress):
+    with lake_lock(settings.lake(), settings.aws, progress, settings.lock_wait_s):
         run = _Run(settings, spark or pipeline_spark(settings, full_refresh=full_refresh,
                                                  progress=progress, reprocess=reprocess),
                    full_refresh, progress, reprocess)

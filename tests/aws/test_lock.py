@@ -164,3 +164,24 @@ def test_a_glue_job_names_itself_by_its_job_run(monkeypatch):
     assert describe_holder() == "lakehouse-bronze-to-silver run jr_0123abcd"
     monkeypatch.setattr("sys.argv", ["lakehouse", "vacuum", "--all"])
     assert describe_holder().startswith(f"pid {os.getpid()} on ")
+
+
+def test_a_run_told_to_wait_takes_an_s3_lock_once_its_holder_releases_it(bucket, aws,
+                                                                          monkeypatch):
+    from lakehouse.pipeline import run
+
+    monkeypatch.setattr(run, "_OBJECT_STORE_POLL_S", 0.2)
+    holding = lock(bucket, aws, "glue job silver_to_gold run jr_9")
+    holding.acquire()
+    releaser = threading.Timer(1.0, holding.release)
+    releaser.start()
+    said: list[str] = []
+    try:
+        with lake_lock(Lake.at(f"s3://{bucket}/lake"), progress=said.append, wait_s=30):
+            body = json.loads(client("s3", aws).get_object(
+                Bucket=bucket, Key="lake/_lock")["Body"].read())
+            assert body["holder"] != "glue job silver_to_gold run jr_9"
+    finally:
+        releaser.join()
+    assert said == [f"lock: the lake s3://{bucket}/lake is in use by glue job silver_to_gold run "
+                    "jr_9; waiting up to 30 s for it"]

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from lakehouse.config import load_settings
-from lakehouse.errors import LakeLockedError
+from lakehouse.errors import LakehouseError, LakeLockedError
 from lakehouse.io.lake import Lake
 from lakehouse.pipeline.bronze_to_silver import bronze_to_silver
 from lakehouse.pipeline.run import lake_lock
@@ -74,3 +74,51 @@ def test_a_lock_whose_holder_never_names_itself_is_reported_as_another_run(tmp_p
             pytest.raises(LakeLockedError, match="is in use by another run;"), \
             lake_lock(Lake.at(tmp_path / "lake")):
         pass
+
+
+def test_a_run_told_to_wait_takes_the_lock_once_its_holder_finishes(tmp_path):
+    lake = Lake.at(tmp_path / "lake")
+    holding, said = threading.Event(), []
+
+    def hold() -> None:
+        with lake_lock(lake):
+            holding.set()
+            time.sleep(1.0)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    holding.wait()
+    try:
+        with lake_lock(lake, progress=said.append, wait_s=30):
+            assert not holder.is_alive(), "taken only once the holder let it go"
+    finally:
+        holder.join()
+    assert len(said) == 1 and said[0].startswith(f"lock: the lake {lake.root} is in use by pid ")
+    assert said[0].endswith("; waiting up to 30 s for it")
+
+
+def test_a_run_waits_no_longer_than_told(tmp_path):
+    lake = Lake.at(tmp_path / "lake")
+    with lake_lock(lake):
+        started = time.monotonic()
+        with pytest.raises(LakeLockedError, match=r"in use by pid \d+; try again when it "
+                           r"finishes \(waited 1.2 s\)"), lake_lock(lake, wait_s=1.2):
+            pass
+        assert time.monotonic() - started >= 1.2
+        with pytest.raises(LakehouseError, match="--wait must be 0 or more"), \
+                lake_lock(lake, wait_s=-1):
+            pass
+
+
+def test_the_wait_comes_from_the_command_line_or_the_environment(tmp_path, capsys):
+    from lakehouse import cli
+
+    lake = Lake.at(tmp_path / "lake")
+    with lake_lock(lake):
+        assert cli.main(["vacuum", "--all", "--wait", "0.6", "--lake", str(tmp_path / "lake")]) \
+            == 1
+        err = capsys.readouterr().err
+        assert "waiting up to 0.6 s for it" in err and "(waited 0.6 s)" in err
+    settings = load_settings(environ={"LAKEHOUSE_LOCK_WAIT": "45"})
+    assert settings.lock_wait_s == 45
+    assert load_settings(environ={}).lock_wait_s == 0
