@@ -21,7 +21,7 @@ from lakehouse.pii.card import PAN_MAX_LENGTH, PAN_MIN_LENGTH, redact_pans
 # glued to letters or other digits, so hex ids and tokens never match by accident, nor the
 # fraction of a decimal number (Great Expectations writes shares such as 4.878048780487805,
 # whose 15-digit fraction is Luhn-valid); the whole part of one is read (a card number that
-# became a float, 4111111111111111.0).
+# became a float: its 16 digits, then ".0").
 _NOT_GLUED = r"(?<![0-9A-Za-z])(?<![0-9]\.)"
 SCAN_PATTERN = _NOT_GLUED + r"([0-9]{11,19})(?![0-9A-Za-z])"
 # Card numbers as people write them: 4-4-4-(1..7) or Amex 4-6-5, spaces or dashes between.
