@@ -241,11 +241,16 @@ def _scan(df: DataFrame) -> Column:
     return scan
 
 
+def text_columns(schema: T.StructType) -> set[str]:
+    """The columns ``with_card_numbers_redacted`` can mask card numbers in: the text ones."""
+    return {f.name for f in schema.fields if isinstance(f.dataType, T.StringType)}
+
+
 def with_card_numbers_redacted(df: DataFrame) -> DataFrame:
     """``df`` with the card numbers in its text columns masked (``redact_card_numbers``), in
     the rows where the blocking scan finds one; every other row as it is, and as many rows.
     Only text columns are rewritten: ``pan_hits`` says whether any other column holds one."""
-    texts = {f.name for f in df.schema.fields if isinstance(f.dataType, T.StringType)}
+    texts = text_columns(df.schema)
     flagged = with_card_number_flag(df)
     found = F.col(CARD_NUMBER_FOUND)
     # the precise redaction runs in Python, over the rows the scan flags only

@@ -22,7 +22,6 @@ from datetime import date
 
 import pyarrow.fs as pafs
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from lakehouse.catalog.register import snapshot_versions
 from lakehouse.config import Settings
@@ -44,6 +43,7 @@ from lakehouse.ops import tables as ops
 from lakehouse.pii.columns import (
     CARD_NUMBER_FOUND,
     pan_hits,
+    text_columns,
     with_card_number_flag,
     with_card_numbers_redacted,
 )
@@ -340,9 +340,8 @@ def redact_tables(settings: Settings, names: Sequence[str] = (), *, every: bool 
             rows = (with_card_number_flag(df).where(F.col(CARD_NUMBER_FOUND)).count()
                     if hits else 0)
             found[table] = (rows, hits)
-        texts = {t: {f.name for f in io.schema(t).fields if isinstance(f.dataType, T.StringType)}
-                 for t in found}
-        stuck = [f"{t}.{c}" for t, (_, hits) in found.items() for c in hits if c not in texts[t]]
+        stuck = [f"{t}.{c}" for t, (_, hits) in found.items() if hits
+                 for c in sorted(set(hits) - text_columns(io.schema(t)))]
         if stuck:
             raise LakehouseError(f"card numbers in {', '.join(stuck)}, which are not text and "
                                  "cannot be masked in place; nothing was rewritten")
