@@ -10,6 +10,7 @@ from pyspark.sql import functions as F
 
 from lakehouse.gold.customers import (
     card_owners,
+    customer_changes,
     customer_monthly_spend,
     customer_summary,
     earlier_by_customer,
@@ -145,12 +146,22 @@ def update_gold(silver: SilverSnapshot, current: dict[TableId, DataFrame],
             **update_additive(silver, current, new_enriched, slices)}
 
 
+def summary_changes(silver: SilverSnapshot, current: dict[TableId, DataFrame],
+                    new_enriched: DataFrame) -> DataFrame:
+    """``customer_changes`` for ``update_summary``: what its update needs besides the earlier
+    rows (so it can be computed while they are read)."""
+    return customer_changes(current[CUSTOMER_SUMMARY], new_enriched,
+                            current[CUSTOMER_MONTHLY_SPEND], silver.customers)
+
+
 def update_summary(silver: SilverSnapshot, current: dict[TableId, DataFrame],
-                   new_enriched: DataFrame, earlier: DataFrame, as_of: date) -> DataFrame:
-    """``update_gold``'s customer summary."""
-    return update_customer_summary(current[CUSTOMER_SUMMARY], new_enriched, earlier,
-                                   current[CUSTOMER_MONTHLY_SPEND], silver.customers,
-                                   F.lit(as_of))
+                   new_enriched: DataFrame, earlier: DataFrame, as_of: date,
+                   changes: DataFrame | None = None) -> DataFrame:
+    """``update_gold``'s customer summary. ``changes``: ``summary_changes``, when the caller
+    has computed it already."""
+    if changes is None:
+        changes = summary_changes(silver, current, new_enriched)
+    return update_customer_summary(current[CUSTOMER_SUMMARY], changes, earlier, F.lit(as_of))
 
 
 def update_additive(silver: SilverSnapshot, current: dict[TableId, DataFrame],

@@ -177,8 +177,12 @@ def customer_rows(transactions: DataFrame, customers: DataFrame, loans: DataFram
 def with_rfm_segment(rows: DataFrame, as_of: Column) -> DataFrame:
     """``customer_rows`` (of every customer) with ``recency_days`` on ``as_of`` and the RFM
     segment, whose quintiles rank each customer with activity against all the others."""
-    active = F.col("txn_count") > 0
+    # The three rankings share one window partitioning, by a column (``_active``): Spark then
+    # shuffles the rows once and sorts them three times. Partitioned by the expression itself,
+    # each ranking shuffled every row again (a stage more each, in every build).
+    active = F.col("_active")
     scored = (rows.withColumn("recency_days", F.datediff(as_of, F.to_date("last_txn_ts")))
+              .withColumn("_active", F.col("txn_count") > 0)
               .withColumn("_r", quintile_score(F.desc("recency_days"), active))
               .withColumn("_f", F.when(active, quintile_score(F.asc("txn_count"), active)))
               .withColumn("_m", quintile_score(F.asc("total_spend"), active)))
@@ -209,26 +213,14 @@ def update_customer_monthly_spend(current: DataFrame, new_transactions: DataFram
                   MONTHLY_SUMS)
 
 
-def update_customer_summary(current: DataFrame, new_transactions: DataFrame,
-                            earlier: DataFrame, current_monthly: DataFrame,
-                            customers: DataFrame, as_of: Column) -> DataFrame:
-    """``current`` after new transactions, equal to ``customer_summary`` of the whole snapshot.
-
-    ``new_transactions``: the new rows (with ``customer_key`` and ``reward_points``);
-    ``earlier``: ``earlier_by_customer`` of the new rows, the rows ``current`` was built from
-    (the snapshot without the new rows) and ``current``, after ``settle_ties``;
-    ``current_monthly``: ``customer_monthly_spend`` as built with ``current``. Master data and
-    loans must be the ones ``current`` was built from, and ``as_of`` in the same year (age bands).
-
-    The customers with new rows get their new rows' aggregates added to their row: counts and
-    sums add up, first and last timestamps widen, the average is recomputed from the new sum
-    and count as Spark's ``avg`` computes it. What cannot be added is looked up: the distinct
-    counts (cards, active days, merchants) grow by the new rows' values that no earlier row of
-    the customer has, and the latest transaction's profile (birth year and state, used where
-    the master data has none) comes from the new rows and the earlier rows at the earlier
-    latest timestamp - both from ``earlier``. The top category comes from the monthly spend
-    plus the new rows. Every other row is kept, and everyone's recency and segment are ranked
-    again."""
+def customer_changes(current: DataFrame, new_transactions: DataFrame,
+                     current_monthly: DataFrame, customers: DataFrame) -> DataFrame:
+    """What ``update_customer_summary`` needs that the earlier rows do not say, one row per
+    customer with new rows (a day's: small): the new rows' aggregates (``_txn_count``, ...),
+    the customer's row of ``current`` (each column as ``_old_<column>``, null for a customer new
+    to Gold), the top category after the new rows (``_top_category_after``) and the master
+    data's birth year and state. It is computed while the pass over the earlier rows
+    (``earlier_by_customer``) runs: after that pass, the update only joins the two."""
     new = new_transactions
     touched = new.select("customer_key").distinct()
     batch = new.groupBy("customer_key").agg(
@@ -247,19 +239,44 @@ def update_customer_summary(current: DataFrame, new_transactions: DataFrame,
               .select(F.col("customer_id").alias("customer_key"),
                       F.col("birth_year").alias("_master_birth_year"),
                       F.col("state").alias("_master_state")))
-    old = {c: F.col(f"_old_{c}") for c in current.columns if c != "customer_key"}
-    zero = F.lit(0)
-    txn_count = F.coalesce(old["txn_count"], zero) + F.col("_txn_count")
-    total_spend = F.coalesce(old["total_spend"], zero) + F.col("_spend")
     # Every frame joined to the batch has a row per customer with new rows at most (a day's
     # batch is small): broadcast, so that the batch is not shuffled once per lookup.
-    lookups = [before.select("customer_key", *(F.col(c).alias(f"_old_{c}") for c in old)),
-               earlier.where(F.col(LOOKUP_COLUMNS[0]).isNotNull())
-               .select("customer_key", *LOOKUP_COLUMNS),
+    lookups = [before.select("customer_key", *(F.col(c).alias(f"_old_{c}")
+                                               for c in current.columns if c != "customer_key")),
                _top_category_after(current_monthly, new, before), master]
     joined = batch
     for lookup in lookups:
         joined = joined.join(F.broadcast(lookup), "customer_key", "left")
+    return joined
+
+
+def update_customer_summary(current: DataFrame, changes: DataFrame, earlier: DataFrame,
+                            as_of: Column) -> DataFrame:
+    """``current`` after new transactions, equal to ``customer_summary`` of the whole snapshot.
+
+    ``changes``: ``customer_changes`` of ``current``, the new rows (with ``customer_key`` and
+    ``reward_points``), ``customer_monthly_spend`` as built with ``current`` and the master
+    data; ``earlier``: ``earlier_by_customer`` of the new rows, the rows ``current`` was built
+    from (the snapshot without the new rows) and ``current``, after ``settle_ties``. Master
+    data and loans must be the ones ``current`` was built from, and ``as_of`` in the same year
+    (age bands).
+
+    The customers with new rows get their new rows' aggregates added to their row: counts and
+    sums add up, first and last timestamps widen, the average is recomputed from the new sum
+    and count as Spark's ``avg`` computes it. What cannot be added is looked up: the distinct
+    counts (cards, active days, merchants) grow by the new rows' values that no earlier row of
+    the customer has, and the latest transaction's profile (birth year and state, used where
+    the master data has none) comes from the new rows and the earlier rows at the earlier
+    latest timestamp - both from ``earlier``. The top category comes from the monthly spend
+    plus the new rows. Every other row is kept, and everyone's recency and segment are ranked
+    again."""
+    old = {c: F.col(f"_old_{c}") for c in current.columns if c != "customer_key"}
+    zero = F.lit(0)
+    txn_count = F.coalesce(old["txn_count"], zero) + F.col("_txn_count")
+    total_spend = F.coalesce(old["total_spend"], zero) + F.col("_spend")
+    joined = changes.join(F.broadcast(earlier.where(F.col(LOOKUP_COLUMNS[0]).isNotNull())
+                                      .select("customer_key", *LOOKUP_COLUMNS)),
+                          "customer_key", "left")
     updated = joined.select(
         "customer_key",
         F.coalesce(old["customer_id"], F.col("_new_customer_id")).alias("customer_id"),
@@ -292,7 +309,7 @@ def update_customer_summary(current: DataFrame, new_transactions: DataFrame,
         .alias("age_band"),
         F.coalesce("_master_state", "_txn_state").alias("state"),
         old["credit_score"].alias("credit_score"))
-    kept = current.join(F.broadcast(touched), "customer_key", "left_anti")
+    kept = current.join(F.broadcast(changes.select("customer_key")), "customer_key", "left_anti")
     return with_rfm_segment(kept.drop(*RANKED_COLUMNS).unionByName(updated), as_of)
 
 

@@ -19,8 +19,8 @@ import logging
 import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -218,6 +218,50 @@ class Prepared:
         return self.target
 
 
+class PreparedLater:
+    """Frames being prepared in background threads (``DeltaIO.prepare_later``): taken once,
+    with ``result`` or ``discard``, each of which waits for every job to end."""
+
+    def __init__(self, delta: DeltaIO, pool: ThreadPoolExecutor,
+                 futures: dict[str, Future[Prepared]]) -> None:
+        self._delta = delta
+        self._pool = pool
+        self._futures = futures
+        self._taken = False
+
+    def _wait(self) -> None:
+        if self._taken:
+            raise ValueError("these prepared frames were taken already")
+        self._taken = True
+        self._pool.shutdown(wait=True)
+
+    def get(self, label: str) -> Prepared:
+        """One frame prepared, waiting for it only (the others go on); its error if it failed.
+        It is still among ``result``'s, and ``discard`` throws it away with the others."""
+        return self._futures[label].result()
+
+    def result(self) -> dict[str, Prepared]:
+        """Every frame prepared, by label; when one failed, the others' table files are
+        discarded and its error is raised."""
+        self._wait()
+        failed = [f.exception() for f in self._futures.values() if f.exception() is not None]
+        if failed:
+            self._discard_done()
+            raise failed[0]  # type: ignore[misc]
+        return {label: future.result() for label, future in self._futures.items()}
+
+    def discard(self) -> None:
+        """Every frame thrown away (none is committed), unless taken already."""
+        if not self._taken:
+            self._wait()
+            self._discard_done()
+
+    def _discard_done(self) -> None:
+        for future in self._futures.values():
+            if future.exception() is None:
+                self._delta.discard(future.result())
+
+
 class SchemaMismatchError(LakehouseError):
     """A write's columns or types differ from the table's."""
 
@@ -316,18 +360,8 @@ class DeltaIO(ABC):
         driver's planning and commits between its stages) to the other's tasks. When one
         fails, the others' table files are discarded and its error is raised once every job
         has ended."""
-        # each frame's Spark jobs are named after the caller's step and the frame's label (in
-        # whichever thread computes them)
-        context = self.spark.sparkContext
-        group = context.getLocalProperty(JOB_GROUP) or run_id
-        step = context.getLocalProperty(JOB_DESCRIPTION)
-
-        def prepare(label: str) -> Prepared:
-            df, target = frames[label]
-            with job_names(self.spark, group, f"{step}: {label}" if step else label):
-                return self.prepare(df, run_id, label, target)
-
         if concurrency <= 1 or len(frames) <= 1:
+            prepare = self._named_prepare(frames, run_id)
             done: dict[str, Prepared] = {}
             try:
                 for label in frames:
@@ -337,16 +371,33 @@ class DeltaIO(ABC):
                     self.discard(prepared)
                 raise
             return done
-        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="stage") as pool:
-            futures = {label: pool.submit(prepare, label) for label in frames}
-        # every job has ended here (leaving the pool waits)
-        failed = [f.exception() for f in futures.values() if f.exception() is not None]
-        if failed:
-            for future in futures.values():
-                if future.exception() is None:
-                    self.discard(future.result())
-            raise failed[0]  # type: ignore[misc]
-        return {label: future.result() for label, future in futures.items()}
+        return self.prepare_later(frames, run_id, concurrency).result()
+
+    def prepare_later(self, frames: Mapping[str, tuple[DataFrame, Target | None]],
+                      run_id: str, concurrency: int = 1) -> PreparedLater:
+        """``prepare_all`` in background threads (``concurrency`` of them): the caller goes on
+        with work that does not need these frames (its own jobs share the cores with theirs)
+        and takes them with ``PreparedLater.result()``, or throws them away with
+        ``PreparedLater.discard()``."""
+        prepare = self._named_prepare(frames, run_id)
+        pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="stage")
+        return PreparedLater(self, pool, {label: pool.submit(prepare, label)
+                                          for label in frames})
+
+    def _named_prepare(self, frames: Mapping[str, tuple[DataFrame, Target | None]],
+                       run_id: str) -> Callable[[str], Prepared]:
+        """``prepare`` of a frame by its label, its Spark jobs named after the caller's step
+        and the label (in whichever thread computes them)."""
+        context = self.spark.sparkContext
+        group = context.getLocalProperty(JOB_GROUP) or run_id
+        step = context.getLocalProperty(JOB_DESCRIPTION)
+
+        def prepare(label: str) -> Prepared:
+            df, target = frames[label]
+            with job_names(self.spark, group, f"{step}: {label}" if step else label):
+                return self.prepare(df, run_id, label, target)
+
+        return prepare
 
     def commit(self, prepared: Prepared, *, run_id: str | None = None,
                step: str | None = None,

@@ -33,10 +33,12 @@ from lakehouse.gold.build import (
     GOLD_TABLES,
     SILVER_INPUTS,
     SilverSnapshot,
+    Slice,
     build_gold,
     earlier_customers,
     enriched_transactions,
     settled_customers,
+    summary_changes,
     update_additive,
     update_slices,
     update_summary,
@@ -47,6 +49,7 @@ from lakehouse.io.delta import (
     MAINTENANCE_OPERATIONS,
     REWRITE_OPERATIONS,
     Prepared,
+    PreparedLater,
     Target,
     delta_io,
 )
@@ -68,6 +71,7 @@ AS_OF_KEY = "as_of"  # commit metadata: the build's reference day
 BUILD_KEY = "build"  # commit metadata: "full" or "incremental"
 RULES_KEY = "reward_rules"
 TRANSACTIONS = SILVER_INPUTS[0]
+CHANGES = "gold-changes"  # an update's label for summary_changes, prepared in the background
 
 
 @dataclass(frozen=True)
@@ -85,9 +89,11 @@ class Built(NamedTuple):
     as_of: date | None  # the reference day (None when Silver has no transactions)
     per_customer: DataFrame  # silver_per_customer of the whole snapshot, to reconcile with
     gold: dict[TableId, DataFrame]  # the tables to prepare
-    # tables of which ``gold`` holds only the slice an update rewrites: their other rows' sums
-    kept: dict[TableId, Kept]
-    prepared: dict[TableId, Prepared]  # the tables prepared already (the rest of ``gold``)
+    # tables of which ``gold`` holds only the slice an update rewrites, and each one's current
+    # version (whose other rows the write keeps)
+    slices: dict[TableId, tuple[Slice, DataFrame]]
+    # the tables being prepared already, in the background (the rest of ``gold``)
+    later: PreparedLater | None
 
 
 class SilverToGold:
@@ -174,26 +180,36 @@ class SilverToGold:
                       f"v{last.inputs[tx]} (now v{inputs[tx]}); everything else unchanged")
         current = {t: self.delta.read(t) for t in GOLD_TABLES}
         slices = update_slices(first or as_of)
-        kept = {t: Kept.of(current[t], s) for t, s in slices.items()}
-        # One pass over the rows the last build read, for the update and for the gates. In a
-        # task per core rather than per file: each task's partial aggregate then has a row per
-        # customer, not a few rows each to shuffle (4 M rows: 1.2 M rows shuffled -> 0.3 M).
-        # The tables that need nothing from it are prepared meanwhile (the pass leaves a core
-        # idle while Spark plans it, between its stages and in its last tasks).
-        rows = self.delta.read(TRANSACTIONS, version=last.inputs[tx])
-        frames: dict[str, tuple[DataFrame, Target | None]] = {"gold-earlier": (
-            earlier_customers(silver, current, new,
-                              rows.coalesce(self.spark.sparkContext.defaultParallelism)),
-            None)}
-        for table, df in update_additive(silver, current, new, slices).items():
-            frames[_label(table)] = (df, _target(table, kept))
-        prepared = self.delta.prepare_all(frames, run_id, self.settings.spark.concurrent_jobs)
-        lookup = prepared.pop("gold-earlier").frame
-        earlier = settled_customers(lookup, silver, new, rows)
-        summary = update_summary(silver, current, new, earlier, as_of)
+        # What needs nothing from the earlier rows is prepared in the background from now on,
+        # two at a time, beside the pass over those rows: the customer summary's changes (the
+        # summary waits for them after the pass) and the tables that only add the new rows up.
+        # Prepared beside the pass only, with the summary after them, they kept a core idle
+        # through the summary's chain of small jobs: a 1 M-row day's Gold update took 12.5-13.3
+        # s, against 11.5-12.2 s this way (alternated runs).
+        background: dict[str, tuple[DataFrame, Target | None]] = {
+            CHANGES: (summary_changes(silver, current, new), None),
+            **{_label(table): (df, _target(table, slices.get(table)))
+               for table, df in update_additive(silver, current, new, slices).items()}}
+        later = self.delta.prepare_later(background, run_id, 2)
+        try:
+            # One pass over the rows the last build read, for the update and for the gates. In
+            # a task per core rather than per file: each task's partial aggregate then has a
+            # row per customer, not a few rows each to shuffle (4 M rows: 1.2 M rows shuffled
+            # -> 0.3 M).
+            rows = self.delta.read(TRANSACTIONS, version=last.inputs[tx])
+            lookup = self.delta.prepare_all({"gold-earlier": (
+                earlier_customers(silver, current, new,
+                                  rows.coalesce(self.spark.sparkContext.defaultParallelism)),
+                None)}, run_id)["gold-earlier"].frame
+            earlier = settled_customers(lookup, silver, new, rows)
+            summary = update_summary(silver, current, new, earlier, as_of,
+                                     later.get(CHANGES).frame)
+        except BaseException:
+            later.discard()
+            raise
         return Built("incremental", as_of, silver_per_customer(new, lookup),
-                     {CUSTOMER_SUMMARY: summary}, kept,
-                     {p.target.table: p for p in prepared.values() if p.target is not None})
+                     {CUSTOMER_SUMMARY: summary},
+                     {t: (s, current[t]) for t, s in slices.items()}, later)
 
     def _rebuild(self, silver: SilverSnapshot, inputs: dict[str, Any]) -> Built:
         run_id = self.report.run_id
@@ -202,7 +218,7 @@ class SilverToGold:
         enriched = self.delta.stage(enriched_transactions(silver), run_id, "gold-enriched")
         as_of = enriched.agg(F.max("trans_date")).collect()[0][0]
         return Built("full", as_of, silver_per_customer(enriched),
-                     build_gold(silver, as_of, enriched), {}, {})
+                     build_gold(silver, as_of, enriched), {}, None)
 
     def _publish(self, silver: SilverSnapshot, inputs: dict[str, Any], last: LastBuild | None,
                  appended: DataFrame | None) -> None:
@@ -213,35 +229,45 @@ class SilverToGold:
             built = self._update(silver, inputs, last, appended)
         if built is None:
             built = self._rebuild(silver, inputs)
-        build, as_of, per_silver, built_gold, kept, ready = built
+        build, as_of, per_silver, built_gold, slices, later = built
         # Each frame is computed once, a few at once, and read back from its files by the gates
         # (so the gates' time is the gates' own): the Gold tables' into files that become the
-        # tables' next versions as they are, once every gate passed (DeltaIO.prepare);
-        # per_customer, what the gates reconcile with (from the whole Silver snapshot), into the
-        # run's scratch folder.
-        pending = dict(ready)
+        # tables' next versions as they are, once every gate passed (DeltaIO.prepare), in the
+        # background; per_customer, what the gates reconcile with (from the whole Silver
+        # snapshot), into the run's scratch folder, and the totals the gates check are
+        # counted from it while the tables are still being computed.
+        pending: dict[TableId, Prepared] = {}
+        gold = self.delta.prepare_later({_label(t): (df, _target(t, slices[t][0] if t in slices
+                                                                else None))
+                                         for t, df in built_gold.items()},
+                                        run_id, self.settings.spark.concurrent_jobs)
         try:
-            prepared = self.delta.prepare_all(
-                {"gate-silver": (per_silver, None),
-                 **{_label(t): (df, _target(t, kept)) for t, df in built_gold.items()}},
-                run_id, self.settings.spark.concurrent_jobs)
+            per_customer = self.delta.stage(per_silver, run_id, "gate-silver")
+            totals = SilverTotals.of(per_customer, silver.customers, silver.loans)
+            kept = {t: Kept.of(current, s) for t, (s, current) in slices.items()}
+            prepared = gold.result()
             pending |= {t: prepared[_label(t)] for t in built_gold}
+            if later is not None:
+                pending |= {p.committable.table: p for p in later.result().values()
+                            if p.target is not None}
             pending = {t: pending[t] for t in GOLD_TABLES}  # committed in this order
-            self._gate_and_commit(silver, build, as_of, inputs, prepared["gate-silver"].frame,
-                                  pending, kept, timer)
+            self._gate_and_commit(build, as_of, inputs, per_customer, totals, pending, kept,
+                                  timer)
         finally:
+            for unfinished in (gold, later):
+                if unfinished is not None:
+                    unfinished.discard()  # not taken: preparing another failed
             for left in pending.values():  # not committed: a gate failed, or an error
                 self.delta.discard(left)
 
-    def _gate_and_commit(self, silver: SilverSnapshot, build: str, as_of: date | None,
-                         inputs: dict[str, Any], per_customer: DataFrame,
+    def _gate_and_commit(self, build: str, as_of: date | None,
+                         inputs: dict[str, Any], per_customer: DataFrame, totals: SilverTotals,
                          pending: dict[TableId, Prepared], kept: dict[TableId, Kept],
                          timer: StepTimer) -> None:
         """Validates every prepared Gold table, then commits each (removing it from
         ``pending``) if all passed; records the gates and steps."""
         run_id = self.report.run_id
         gold = {t: p.frame for t, p in pending.items()}
-        totals = SilverTotals.of(per_customer, silver.customers, silver.loans)
         steps = []
         # each table's rows from its files' footers, not counted by a Spark job each
         counted = {t: self.delta.rows(p) for t, p in pending.items()}
@@ -291,9 +317,9 @@ def _label(table: TableId) -> str:
     return f"gold-{table.name}"
 
 
-def _target(table: TableId, kept: dict[TableId, Kept]) -> Target:
+def _target(table: TableId, rewrites: Slice | None = None) -> Target:
     """How a Gold table is written: whole, or the slice an update rewrites."""
-    return Target(table, "overwrite", kept[table].slice.predicate if table in kept else None,
+    return Target(table, "overwrite", rewrites.predicate if rewrites is not None else None,
                   CLUSTER_BY.get(table))
 
 

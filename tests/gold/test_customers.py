@@ -228,6 +228,22 @@ def test_age_band_and_rfm_segment_per_customer(spark, summary):
                        ignore_nullable=True)
 
 
+def test_the_rankings_shuffle_the_customers_once(spark):
+    # recency, frequency and monetary are ranked within the same partitioning (active or
+    # not): one shuffle, then a sort per ranking (a shuffle per ranking cost a Spark stage
+    # each in every build)
+    history = customers_history(spark, *VERSIONS)
+    tx = enriched(spark, history, transactions(spark, *TRANSACTIONS))
+    built = customer_summary(tx, current_customers(spark, *VERSIONS), loans(spark, *LOANS),
+                             F.lit(AS_OF))
+    lines = built._jdf.queryExecution().executedPlan().toString().splitlines()
+    windows = [i for i, line in enumerate(lines) if "Window [cume_dist()" in line]
+    assert len(windows) == 3, lines
+    between = lines[windows[0]:windows[-1]]
+    assert not [line for line in between if "Exchange" in line], lines
+    assert sum("Exchange hashpartitioning(_active" in line for line in lines) == 1, lines
+
+
 @pytest.fixture(scope="module")
 def awkward_loans(spark):
     """C1 (one card, one transaction), C2 (no activity); L1 moves from C1 to C2, and L9's

@@ -544,6 +544,48 @@ def test_prepare_all_discards_the_prepared_files_when_one_fails(spark, delta):
         assert _files_outside_the_log(delta, TABLE)[0] == []
 
 
+def test_prepare_later_gives_one_frame_while_the_others_go_on(spark, delta):
+    from lakehouse.io.delta import Target
+
+    delta.write(frame(spark, ("a", "1.00", 1)), TABLE)
+    later = delta.prepare_later({"lookup": (frame(spark, ("b", "2.00", 2)), None),
+                                 "table": (frame(spark, ("c", "3.00", 3)), Target(TABLE))},
+                                "r1")
+    assert [r.id for r in later.get("lookup").frame.collect()] == ["b"]
+    prepared = later.result()
+    assert set(prepared) == {"lookup", "table"}
+    with pytest.raises(ValueError, match="taken already"):
+        later.result()
+    later.discard()  # taken: nothing is thrown away
+    delta.commit(prepared["table"])
+    assert [r.id for r in delta.read(TABLE).collect()] == ["c"]
+
+
+def test_prepare_later_discards_what_it_prepared_when_asked_or_when_one_fails(spark, delta):
+    from lakehouse.io.delta import Target
+
+    delta.write(frame(spark, ("a", "1.00", 1)), TABLE)
+    other = TableId("gold", "other")
+    delta.write(frame(spark, ("a", "1.00", 1)), other)
+    unwanted = delta.prepare_later({"fine": (frame(spark, ("c", "3.00", 3)), Target(other))},
+                                   "r1")
+    unwanted.discard()
+    assert _files_outside_the_log(delta, other)[0] == []
+    with pytest.raises(ValueError, match="taken already"):
+        unwanted.result()
+    failing = frame(spark, ("b", "2.00", 2)).withColumn(
+        "id", F.raise_error(F.lit("no such luck")).cast("string"))
+    later = delta.prepare_later({"fine": (frame(spark, ("c", "3.00", 3)), Target(other)),
+                                 "broken": (failing, Target(TABLE))}, "r2", 2)
+    with pytest.raises(Exception, match="no such luck"):
+        later.get("broken")
+    with pytest.raises(Exception, match="no such luck"):
+        later.result()
+    assert _files_outside_the_log(delta, other)[0] == []
+    assert _files_outside_the_log(delta, TABLE)[0] == []
+    assert [r.id for r in delta.read(other).collect()] == ["a"]
+
+
 def _base_preparing(delta):
     """``delta`` preparing files as the base ``DeltaIO`` does (what DeltaSparkIO inherits)."""
     from lakehouse.io.delta import DeltaIO
