@@ -34,7 +34,15 @@ from pyspark.sql import types as T
 from lakehouse.bronze.ingest import bronze_table, with_lineage
 from lakehouse.config import Settings, SourceConfig
 from lakehouse.errors import ConfigError, LakehouseError, LandingError
-from lakehouse.io.delta import CommitResult, DeltaIO, MergeSpec, WriteMode, delta_io
+from lakehouse.io.delta import (
+    CommitResult,
+    DeltaIO,
+    MergeSpec,
+    Prepared,
+    Target,
+    WriteMode,
+    delta_io,
+)
 from lakehouse.io.lake import TableId
 from lakehouse.io.landing import (
     SOURCE_FILE,
@@ -45,7 +53,12 @@ from lakehouse.io.landing import (
     read_raw,
 )
 from lakehouse.ops import tables as ops
-from lakehouse.pii.columns import KeyedToken, redact_card_numbers, with_card_number_flag
+from lakehouse.pii.columns import (
+    CARD_NUMBER_FOUND,
+    KeyedToken,
+    redact_card_numbers,
+    with_card_number_flag,
+)
 from lakehouse.pii.keys import resolve_token_key
 from lakehouse.pipeline.faults import fault_point
 from lakehouse.pipeline.run import (
@@ -300,6 +313,36 @@ def _paths_by_run(replay: Sequence[tuple[LandingFile, str]]) -> dict[str, list[s
     return by_run
 
 
+class _Ahead:
+    """An entity's writes prepared in a background thread while its gate runs (phase 1), for
+    phase 2 to commit: its quarantine rows, and its Silver rows when phase 2 would only add
+    them (a full refresh, or a batch none of whose keys the table has: a new day's). Phase 2
+    takes each (``take``); whatever it does not take is thrown away (``discard``). Only where
+    committing prepared files costs no second write (``DeltaIO.prepares_in_place``)."""
+
+    def __init__(self, pool: ThreadPoolExecutor, delta: DeltaIO,
+                 jobs: dict[str, Callable[[], Prepared | None]]) -> None:
+        self._delta = delta
+        self._futures = {name: pool.submit(job) for name, job in jobs.items()}
+
+    def take(self, name: str) -> Prepared | None:
+        """The prepared write (None: not prepared ahead, phase 2 writes it itself); its
+        error, if preparing it failed."""
+        future = self._futures.pop(name, None)
+        return None if future is None else future.result()
+
+    def discard(self) -> None:
+        """Waits for what is still being prepared, and throws away all that was not taken."""
+        for future in self._futures.values():
+            try:
+                prepared = future.result()
+            except Exception:  # its error was, or will be, raised by a caller that took it
+                continue
+            if prepared is not None:
+                self._delta.discard(prepared)
+        self._futures.clear()
+
+
 @dataclass
 class _EntityBatch:
     """One entity's work in this run, between the two phases."""
@@ -313,6 +356,7 @@ class _EntityBatch:
     totals: dict[str, int] = field(default_factory=dict)
     gate: GateResult | None = None
     prepare_seconds: float = 0.0  # parse, classify and count (phase 1), gate excluded
+    ahead: _Ahead | None = None  # its writes, prepared while its gate runs
 
     @property
     def replayed(self) -> list[tuple[LandingFile, str]]:
@@ -364,6 +408,7 @@ class BronzeToSilver:
         self.gates = gates or QualityGates.of(settings)
         self.render_docs = render_docs  # False: the caller renders Data Docs (the workflow, once)
         self._tokenize: KeyedToken | None = None
+        self._ahead: ThreadPoolExecutor | None = None  # prepares writes while gates run (run)
 
     @property
     def tokenize(self) -> KeyedToken:
@@ -418,14 +463,21 @@ class BronzeToSilver:
             self.gates.preload()
         warming = self._start_python_worker(work)
         try:
-            for item in work:
-                self._prepare(item)
-            # before anything is published
-            _check_replays(work, manifest)
-            self._check_unchanged(work)
-            blocked = any(item.gate is not None and not item.gate.success for item in work)
-            for item in work:
-                self._finish(item, publish=not blocked)
+            with ThreadPoolExecutor(max_workers=2, thread_name_prefix="ahead") as self._ahead:
+                try:
+                    for item in work:
+                        self._prepare(item)
+                    # before anything is published
+                    _check_replays(work, manifest)
+                    self._check_unchanged(work)
+                    blocked = any(item.gate is not None and not item.gate.success
+                                  for item in work)
+                    for item in work:
+                        self._finish(item, publish=not blocked)
+                finally:
+                    for item in work:  # what was prepared and not committed
+                        if item.ahead is not None:
+                            item.ahead.discard()
         finally:
             if warming is not None:
                 warming.join()
@@ -549,6 +601,7 @@ class BronzeToSilver:
         for future in appended:
             future.result()  # an append's error, once every job has ended
         if item.classified is not None:
+            item.ahead = self._prepare_writes(item)
             self._gate(item)
 
     def _append_bronze(self, item: _EntityBatch, batch: _SourceBatch, table: TableId,
@@ -599,6 +652,49 @@ class BronzeToSilver:
         item.totals = {o: sum(f[o] for f in per_file.values())
                        for o in (CLEAN, QUARANTINED, DUPLICATE)}
         item.prepare_seconds = time.perf_counter() - started
+
+    def _prepare_writes(self, item: _EntityBatch) -> _Ahead | None:
+        """The entity's writes prepared in the background while its gate runs (``_Ahead``):
+        the gate's pandas or Spark work leaves the JVM or a core idle, and a day's quarantine
+        write, Silver key check and Silver write came after it, one after the other (about 1 s
+        of a 1 M-row day). None where committing prepared files would write them again."""
+        if self._ahead is None or not self.delta.prepares_in_place:
+            return None
+        assert item.classified is not None
+        entity, classified = item.entity, item.classified
+        quarantine_table = entity.quarantine_table
+
+        def quarantine() -> Prepared:
+            with self._step(str(quarantine_table), "write the quarantined rows"):
+                return self.delta.prepare(classified.transform(to_quarantine(entity.key)),
+                                          self.run_id, f"ahead-{quarantine_table.name}",
+                                          Target(quarantine_table, self.mode))
+
+        def silver() -> Prepared | None:
+            """The clean rows as the table's next files, when phase 2 would only add them."""
+            with self._step(str(entity.table), "merge"):
+                if classified.where((F.col(OUTCOME) == CLEAN)
+                                    & F.col(CARD_NUMBER_FOUND)).limit(1).count():
+                    # its gate will block the batch: a card number is never written into
+                    # Silver's folder, not even in files that are never committed
+                    return None
+                clean = self._clean(item)
+                if not self.full_refresh and self.delta.any_key_in(clean, entity.table,
+                                                                   entity.key):
+                    return None  # some rows update the table's: merged in phase 2
+                return self.delta.prepare(clean, self.run_id, f"ahead-{entity.table.name}",
+                                          Target(entity.table, self.mode))
+
+        jobs: dict[str, Callable[[], Prepared | None]] = {"quarantine": quarantine}
+        if not entity.current_key:  # an SCD2 entity's tables are rebuilt from its history
+            jobs["silver"] = silver
+        return _Ahead(self._ahead, self.delta, jobs)
+
+    @staticmethod
+    def _clean(item: _EntityBatch) -> DataFrame:
+        """The batch's clean rows, as the entity's table holds them."""
+        assert item.classified is not None
+        return item.entity.conform(item.classified.where(F.col(OUTCOME) == CLEAN))
 
     def _gate(self, item: _EntityBatch) -> None:
         """The entity's quality gate over its classified batch."""
@@ -673,9 +769,12 @@ class BronzeToSilver:
                 + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "))"
                 for run_id, paths in _paths_by_run(item.replayed).items())
             self.delta.delete(table, predicate, run_id=self.run_id, step="silver")
-        quarantine = item.classified.transform(to_quarantine(entity.key))
-        committed = self.delta.write(quarantine, table, self.mode, run_id=self.run_id,
-                                     step="silver")
+        prepared = item.ahead.take("quarantine") if item.ahead is not None else None
+        if prepared is not None:
+            committed = self.delta.commit(prepared, run_id=self.run_id, step="silver")
+        else:
+            committed = self.delta.write(item.classified.transform(to_quarantine(entity.key)),
+                                         table, self.mode, run_id=self.run_id, step="silver")
         item.steps.append(timer.finish(rows_in=item.totals[QUARANTINED],
                                        rows_written=committed.rows,
                                        table_version=committed.version))
@@ -689,11 +788,16 @@ class BronzeToSilver:
         assert item.classified is not None
         entity, totals, timer = item.entity, item.totals, self._silver_timer(item)
         self.progress(f"silver.{entity.name}: merging")
-        clean = entity.conform(item.classified.where(F.col(OUTCOME) == CLEAN))
+        clean = self._clean(item)
         counts: dict[str, Any] = {"rows_in": sum(totals.values()), "rows_written": totals[CLEAN],
                   "rows_quarantined": totals[QUARANTINED], "rows_duplicate": totals[DUPLICATE]}
         if not entity.current_key:
-            inserted, updated, version = self._upsert(clean, entity.table, entity.key)
+            prepared = item.ahead.take("silver") if item.ahead is not None else None
+            if prepared is not None:  # only rows to add (``_prepare_writes``)
+                added = self.delta.commit(prepared, run_id=self.run_id, step="silver")
+                inserted, updated, version = added.rows, 0, added.version
+            else:
+                inserted, updated, version = self._upsert(clean, entity.table, entity.key)
             withdrawn, withdrawn_version = self._withdraw(item)
             return [timer.finish(**counts, rows_inserted=inserted, rows_updated=updated,
                                  table_version=withdrawn_version or version,

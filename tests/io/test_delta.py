@@ -586,6 +586,25 @@ def test_prepare_later_discards_what_it_prepared_when_asked_or_when_one_fails(sp
     assert [r.id for r in delta.read(other).collect()] == ["a"]
 
 
+def test_a_discarded_write_to_a_new_table_leaves_no_folder(spark, delta, tmp_path):
+    from lakehouse.io.delta import Target
+
+    new = TableId("silver", "brand_new")
+    prepared = delta.prepare(frame(spark, ("c", "3.00", 3)), "r1", "x", Target(new, "append"))
+    folder = Path(delta.uri(new))
+    assert folder.is_dir() and not delta.exists(new)
+    delta.discard(prepared)
+    assert not folder.exists()
+    # nor a commit that adds no rows to a table that has some
+    delta.write(frame(spark, ("a", "1.00", 1)), TABLE)
+    empty = delta.prepare(frame(spark, ("a", "1.00", 1)).where("false"), "r1", "y",
+                          Target(TABLE, "append"))
+    assert delta.commit(empty).version is None
+    assert _files_outside_the_log(delta, TABLE)[0] == []
+    assert [p for p in Path(delta.uri(TABLE)).iterdir() if p.is_dir()
+            and p.name != "_delta_log" and not any(p.glob("*.parquet"))] == []
+
+
 def _base_preparing(delta):
     """``delta`` preparing files as the base ``DeltaIO`` does (what DeltaSparkIO inherits)."""
     from lakehouse.io.delta import DeltaIO

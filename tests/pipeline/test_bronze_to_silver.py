@@ -12,7 +12,7 @@ from pyspark.sql import functions as F
 
 from lakehouse.config import load_settings
 from lakehouse.generate import generate
-from lakehouse.io.delta import delta_io, snapshot
+from lakehouse.io.delta import DeltaRsIO, delta_io, snapshot
 from lakehouse.io.lake import Lake, TableId
 from lakehouse.ops.tables import INGESTED_FILES, RUN_LOG
 from lakehouse.pii.columns import pan_hits
@@ -407,7 +407,7 @@ def test_a_file_written_to_while_the_run_reads_it_stops_the_run(spark, tmp_path,
 
 
 def test_conflicting_versions_with_a_card_number_in_free_text_are_masked_in_the_quarantine(
-        spark, tmp_path):
+        spark, tmp_path, monkeypatch):
     """Two versions of one key in one file pass every rule, one with a card number typed into
     a free-text column: the card number blocks the batch (nothing is published) and both
     versions are quarantined, as evidence, with the number masked in their raw values. (Their
@@ -427,13 +427,31 @@ def test_conflicting_versions_with_a_card_number_in_free_text_are_masked_in_the_
     landing.mkdir(parents=True)
     (landing / "tx_2024-01-05.csv").write_text("\n".join(
         [header, *(line(f"ok{i}", "Nurse") for i in range(8)), line("dup1", "Nurse"),
-         line("dup1", "Nurse card 5555 5555 5555 4444")]) + "\n")
+         line("dup1", "Nurse card 5555 5555 5555 4444"),
+         line("one1", "Clerk card 5555 5555 5555 4444")]) + "\n")
     settings = load_settings(lake_root=str(tmp_path / "lake"),
                              landing_root=str(tmp_path / "landing"), environ={},
                              quality={"max_quarantine_rate": {"default": 1.0}},
                              catalog={"kind": "none"})
+    prepared: dict[str, dict[str, int]] = {}
+    prepare = DeltaRsIO.prepare
+
+    def spy(self, df, run_id, label, target=None):
+        result = prepare(self, df, run_id, label, target)
+        if target is not None and not str(target.table).startswith("bronze."):
+            # the card numbers in the files written into the table's folder
+            prepared[str(target.table)] = pan_hits(result.frame)
+        return result
+
+    monkeypatch.setattr(DeltaRsIO, "prepare", spy)
     report = bronze_to_silver(settings, spark=spark)
     assert report.blocked, "a card number in a row that passes every rule blocks the batch"
+    # A batch's clean rows are written into Silver's folder while its gate runs, to be
+    # committed after it; not where a clean row holds a card number (the gate will block): a
+    # card number never reaches Silver's folder, not even in files that are never committed.
+    assert "silver.transactions_quarantine" in prepared
+    assert all(hits == {} for hits in prepared.values()), prepared
+    assert not (tmp_path / "lake" / "silver" / "transactions").exists()
     delta = delta_io(spark, Lake.at(settings.lake_root))
     quarantine = sorted(r.raw for r in delta.read(
         TableId("silver", "transactions_quarantine")).collect())
