@@ -395,6 +395,10 @@ class QualityGates:
                 started = time.perf_counter()
         return results
 
+    def in_memory(self, rows: int) -> bool:
+        """Whether a batch of ``rows`` rows is validated in the driver (pandas engine)."""
+        return self.in_memory_rows > 0 and rows <= self.in_memory_rows
+
     def _named_batch(self, gate: Gate, run_id: str) -> tuple[str, Any, int | None]:
         with _step(gate.df, gate.table, run_id):
             return self._batch(gate.df, gate.expectations, gate.rows)
@@ -405,8 +409,7 @@ class QualityGates:
         expectations read as a pandas frame), and the batch's rows (counted if unknown)."""
         if rows is None and self.in_memory_rows > 0:
             rows = df.count()
-        small = self.in_memory_rows > 0 and rows is not None and rows <= self.in_memory_rows
-        if small:
+        if rows is not None and self.in_memory(rows):
             return PANDAS, _in_memory(df, columns_read(expectations, df.columns)), rows
         return SPARK, df, rows
 

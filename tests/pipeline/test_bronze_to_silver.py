@@ -19,6 +19,7 @@ from lakehouse.pii.columns import pan_hits
 from lakehouse.pipeline import bronze_to_silver as b2s
 from lakehouse.pipeline.bronze_to_silver import BronzeToSilver, bronze_to_silver
 from lakehouse.pipeline.workload import Workload, estimate
+from tests.lakes import stray_files
 from tests.pipeline.test_workload import landing_data_bytes
 
 pytestmark = pytest.mark.integration
@@ -371,6 +372,42 @@ def test_held_back_files_moved_or_copied_are_loaded_once_under_their_bronze_path
     assert silver.count() == silver.select("trans_id").distinct().count()
     # settled: the next run has nothing to do
     assert bronze_to_silver(settings(1.0), spark=spark).nothing_new
+
+
+@pytest.mark.parametrize("in_memory_rows", [250_000, 0])
+def test_writes_are_prepared_while_the_gate_runs_only_when_it_runs_in_the_driver(
+        spark, tmp_path, monkeypatch, in_memory_rows):
+    """A batch its gate validates in the driver (pandas) has its quarantine and Silver writes
+    prepared meanwhile, in the background; one validated in Spark is written after its gate
+    (the two would compete for the same cores). Either way Silver is the same."""
+    generate(tmp_path / "landing", customers=8, months=1, seed=5, defect_rate=0.1)
+    settings = load_settings(lake_root=str(tmp_path / "lake"),
+                             landing_root=str(tmp_path / "landing"), environ={},
+                             quality={"in_memory_rows": in_memory_rows,
+                                      "max_quarantine_rate": {"default": 1.0}})
+    labels: list[str] = []
+    prepare = DeltaRsIO.prepare
+
+    def spy(self, df, run_id, label, target=None):
+        labels.append(label)
+        return prepare(self, df, run_id, label, target)
+
+    monkeypatch.setattr(DeltaRsIO, "prepare", spy)
+    report = bronze_to_silver(settings, spark=spark)
+    assert not report.blocked, report.summary()
+    ahead = sorted(label for label in labels if label.startswith("ahead-"))
+    engines = {g.table: g.engine for g in report.gates}
+    if in_memory_rows:
+        assert set(engines.values()) == {"pandas"}
+        assert {"ahead-transactions", "ahead-transactions_quarantine",
+                "ahead-customers_quarantine"} <= set(ahead), ahead
+        assert "ahead-customers" not in ahead  # an SCD2 entity's tables come from its history
+    else:
+        assert set(engines.values()) == {"spark"} and ahead == []
+    delta = delta_io(spark, Lake.at(settings.lake_root))
+    step = next(s for s in report.steps if s.step == "silver.transactions")
+    assert delta.read(TableId("silver", "transactions")).count() == step.rows_written > 0
+    assert stray_files(Lake.at(settings.lake_root), SILVER) == []
 
 
 def test_a_file_written_to_while_the_run_reads_it_stops_the_run(spark, tmp_path, monkeypatch):
