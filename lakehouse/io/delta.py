@@ -20,7 +20,7 @@ import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -219,47 +219,55 @@ class Prepared:
 
 
 class PreparedLater:
-    """Frames being prepared in background threads (``DeltaIO.prepare_later``): taken once,
-    with ``result`` or ``discard``, each of which waits for every job to end."""
+    """Writes being prepared in background threads (``DeltaIO.prepare_later``), each a future
+    of its ``Prepared`` (or of None: nothing prepared). One is taken alone with ``take``; the
+    rest with ``result``, or thrown away with ``discard``: both wait for every job to end,
+    and either ends the handle (a second call is refused, a ``discard`` after it does
+    nothing). ``pool``: the threads, shut down when the handle ends (None: the caller's)."""
 
-    def __init__(self, delta: DeltaIO, pool: ThreadPoolExecutor,
-                 futures: dict[str, Future[Prepared]]) -> None:
+    def __init__(self, delta: DeltaIO, futures: dict[str, Future[Prepared | None]],
+                 pool: ThreadPoolExecutor | None = None) -> None:
         self._delta = delta
-        self._pool = pool
         self._futures = futures
+        self._pool = pool
         self._taken = False
+
+    def take(self, label: str) -> Prepared | None:
+        """One write prepared, waiting for it only (the others go on): no longer among
+        ``result``'s nor thrown away by ``discard``. None when nothing was prepared under the
+        label; its error if preparing it failed."""
+        future = self._futures.pop(label, None)
+        return None if future is None else future.result()
 
     def _wait(self) -> None:
         if self._taken:
             raise ValueError("these prepared frames were taken already")
         self._taken = True
-        self._pool.shutdown(wait=True)
-
-    def get(self, label: str) -> Prepared:
-        """One frame prepared, waiting for it only (the others go on); its error if it failed.
-        It is still among ``result``'s, and ``discard`` throws it away with the others."""
-        return self._futures[label].result()
+        wait(self._futures.values())
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
     def result(self) -> dict[str, Prepared]:
-        """Every frame prepared, by label; when one failed, the others' table files are
+        """Every write prepared, by label; when one failed, the others' table files are
         discarded and its error is raised."""
         self._wait()
         failed = [f.exception() for f in self._futures.values() if f.exception() is not None]
         if failed:
             self._discard_done()
             raise failed[0]  # type: ignore[misc]
-        return {label: future.result() for label, future in self._futures.items()}
+        return {label: prepared for label, future in self._futures.items()
+                if (prepared := future.result()) is not None}
 
     def discard(self) -> None:
-        """Every frame thrown away (none is committed), unless taken already."""
+        """Every write not taken thrown away (none is committed), unless ended already."""
         if not self._taken:
             self._wait()
             self._discard_done()
 
     def _discard_done(self) -> None:
         for future in self._futures.values():
-            if future.exception() is None:
-                self._delta.discard(future.result())
+            if future.exception() is None and (prepared := future.result()) is not None:
+                self._delta.discard(prepared)
 
 
 class SchemaMismatchError(LakehouseError):
@@ -385,8 +393,9 @@ class DeltaIO(ABC):
         ``PreparedLater.discard()``."""
         prepare = self._named_prepare(frames, run_id)
         pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="stage")
-        return PreparedLater(self, pool, {label: pool.submit(prepare, label)
-                                          for label in frames})
+        futures: dict[str, Future[Prepared | None]] = {
+            label: pool.submit(prepare, label) for label in frames}
+        return PreparedLater(self, futures, pool)
 
     def _named_prepare(self, frames: Mapping[str, tuple[DataFrame, Target | None]],
                        run_id: str) -> Callable[[str], Prepared]:

@@ -39,6 +39,7 @@ from lakehouse.io.delta import (
     DeltaIO,
     MergeSpec,
     Prepared,
+    PreparedLater,
     Target,
     WriteMode,
     delta_io,
@@ -313,36 +314,6 @@ def _paths_by_run(replay: Sequence[tuple[LandingFile, str]]) -> dict[str, list[s
     return by_run
 
 
-class _Ahead:
-    """An entity's writes prepared in a background thread while its gate runs (phase 1), for
-    phase 2 to commit: its quarantine rows, and its Silver rows when phase 2 would only add
-    them (a full refresh, or a batch none of whose keys the table has: a new day's). Phase 2
-    takes each (``take``); whatever it does not take is thrown away (``discard``). Only where
-    committing prepared files costs no second write (``DeltaIO.prepares_in_place``)."""
-
-    def __init__(self, pool: ThreadPoolExecutor, delta: DeltaIO,
-                 jobs: dict[str, Callable[[], Prepared | None]]) -> None:
-        self._delta = delta
-        self._futures = {name: pool.submit(job) for name, job in jobs.items()}
-
-    def take(self, name: str) -> Prepared | None:
-        """The prepared write (None: not prepared ahead, phase 2 writes it itself); its
-        error, if preparing it failed."""
-        future = self._futures.pop(name, None)
-        return None if future is None else future.result()
-
-    def discard(self) -> None:
-        """Waits for what is still being prepared, and throws away all that was not taken."""
-        for future in self._futures.values():
-            try:
-                prepared = future.result()
-            except Exception:  # its error was, or will be, raised by a caller that took it
-                continue
-            if prepared is not None:
-                self._delta.discard(prepared)
-        self._futures.clear()
-
-
 @dataclass
 class _EntityBatch:
     """One entity's work in this run, between the two phases."""
@@ -356,7 +327,7 @@ class _EntityBatch:
     totals: dict[str, int] = field(default_factory=dict)
     gate: GateResult | None = None
     prepare_seconds: float = 0.0  # parse, classify and count (phase 1), gate excluded
-    ahead: _Ahead | None = None  # its writes, prepared while its gate runs
+    ahead: PreparedLater | None = None  # its writes, prepared while its gate runs
 
     @property
     def replayed(self) -> list[tuple[LandingFile, str]]:
@@ -653,14 +624,16 @@ class BronzeToSilver:
                        for o in (CLEAN, QUARANTINED, DUPLICATE)}
         item.prepare_seconds = time.perf_counter() - started
 
-    def _prepare_writes(self, item: _EntityBatch) -> _Ahead | None:
-        """The entity's writes prepared in the background while its gate runs (``_Ahead``),
-        when the gate validates the batch in the driver (pandas): its work leaves Spark's cores
-        idle, and a day's quarantine write, Silver key check and Silver write came after it,
-        one after the other (about 1 s of a 1 M-row day). Not for a batch the gate validates
-        in Spark: the two competed for the same cores, and a 1 M-row full load was no faster
-        (its gate's time rose from 3.8 s to 12.1 s). Nor where committing prepared files would
-        write them again."""
+    def _prepare_writes(self, item: _EntityBatch) -> PreparedLater | None:
+        """The entity's writes prepared in the background while its gate runs, for phase 2 to
+        commit (``take``; ``run`` throws away what it does not take): its quarantine rows,
+        and its Silver rows when phase 2 would only add them (a full refresh, or a batch none
+        of whose keys the table has: a new day's). Only when the gate validates the batch in
+        the driver (pandas): its work leaves Spark's cores idle, and a day's quarantine write,
+        Silver key check and Silver write came after it, one after the other (about 1 s of a
+        1 M-row day). Not for a batch the gate validates in Spark: the two competed for the
+        same cores, and a 1 M-row full load was no faster (its gate's time rose from 3.8 s to
+        12.1 s). Nor where committing prepared files would write them again."""
         if self._ahead is None or not self.delta.prepares_in_place \
                 or not self.gates.in_memory(sum(item.totals.values())):
             return None
@@ -692,7 +665,8 @@ class BronzeToSilver:
         jobs: dict[str, Callable[[], Prepared | None]] = {"quarantine": quarantine}
         if not entity.current_key:  # an SCD2 entity's tables are rebuilt from its history
             jobs["silver"] = silver
-        return _Ahead(self._ahead, self.delta, jobs)
+        return PreparedLater(self.delta, {name: self._ahead.submit(job)
+                                          for name, job in jobs.items()})
 
     @staticmethod
     def _clean(item: _EntityBatch) -> DataFrame:

@@ -202,8 +202,9 @@ class SilverToGold:
                                   rows.coalesce(self.spark.sparkContext.defaultParallelism)),
                 None)}, run_id)["gold-earlier"].frame
             earlier = settled_customers(lookup, silver, new, rows)
-            summary = update_summary(silver, current, new, earlier, as_of,
-                                     later.get(CHANGES).frame)
+            changes = later.take(CHANGES)
+            assert changes is not None
+            summary = update_summary(silver, current, new, earlier, as_of, changes.frame)
         except BaseException:
             later.discard()
             raise

@@ -551,9 +551,10 @@ def test_prepare_later_gives_one_frame_while_the_others_go_on(spark, delta):
     later = delta.prepare_later({"lookup": (frame(spark, ("b", "2.00", 2)), None),
                                  "table": (frame(spark, ("c", "3.00", 3)), Target(TABLE))},
                                 "r1")
-    assert [r.id for r in later.get("lookup").frame.collect()] == ["b"]
+    assert [r.id for r in later.take("lookup").frame.collect()] == ["b"]
+    assert later.take("nothing") is None  # not prepared under that label
     prepared = later.result()
-    assert set(prepared) == {"lookup", "table"}
+    assert set(prepared) == {"table"}  # what was taken is no longer among the rest
     with pytest.raises(ValueError, match="taken already"):
         later.result()
     later.discard()  # taken: nothing is thrown away
@@ -575,10 +576,18 @@ def test_prepare_later_discards_what_it_prepared_when_asked_or_when_one_fails(sp
         unwanted.result()
     failing = frame(spark, ("b", "2.00", 2)).withColumn(
         "id", F.raise_error(F.lit("no such luck")).cast("string"))
-    later = delta.prepare_later({"fine": (frame(spark, ("c", "3.00", 3)), Target(other)),
-                                 "broken": (failing, Target(TABLE))}, "r2", 2)
+    def both():
+        return {"fine": (frame(spark, ("c", "3.00", 3)), Target(other)),
+                "broken": (failing, Target(TABLE))}
+
+    # the failure taken alone, the rest thrown away (as a caller does on an error)
+    later = delta.prepare_later(both(), "r2", 2)
     with pytest.raises(Exception, match="no such luck"):
-        later.get("broken")
+        later.take("broken")
+    later.discard()
+    assert _files_outside_the_log(delta, other)[0] == []
+    # the failure among the rest: their files are thrown away
+    later = delta.prepare_later(both(), "r3", 2)
     with pytest.raises(Exception, match="no such luck"):
         later.result()
     assert _files_outside_the_log(delta, other)[0] == []
