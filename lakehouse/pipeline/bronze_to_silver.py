@@ -85,7 +85,7 @@ from lakehouse.silver import ENTITIES, Entity, scd2
 from lakehouse.silver.batch import CLEAN, DUPLICATE, OUTCOME, QUARANTINED, classify, to_quarantine
 from lakehouse.silver.entity import ROW_HASH
 from lakehouse.silver.expectations import silver_expectations
-from lakehouse.silver.fields import RAW_VALUES, check_parsing, digest_columns, parse_fields
+from lakehouse.silver.fields import RAW_VALUES, check_parsing, parse_fields, unscanned_columns
 
 log = logging.getLogger(__name__)
 
@@ -602,9 +602,11 @@ class BronzeToSilver:
         for other in parsed_frames[1:]:
             # sources of one entity may provide different optional fields: null where absent
             parsed = parsed.unionByName(other, allowMissingColumns=True)
-        # Not scanned for card numbers: the digests computed here, and the raw values, which
-        # only the quarantine keeps, redacted as they are written there (``to_quarantine``).
-        unscanned = {c for source in item.sources for c in digest_columns(source)} | {RAW_VALUES}
+        # Not scanned for card numbers: what the parse wrote itself (``unscanned_columns``), and
+        # the raw values, which only the quarantine keeps, redacted as they are written there
+        # (``to_quarantine``).
+        unscanned = ({c for source in item.sources for c in unscanned_columns(source)}
+                     | {RAW_VALUES})
         # Partitions sized to the batch, hashed on the key (which both duplicate windows reuse):
         # in the few default partitions a 4 M-row batch's were too big for a 2 GB heap, and a
         # day's batch in as many would become as many small files in Silver.

@@ -11,7 +11,7 @@ from pyspark.sql import types as T
 from lakehouse.io.landing import LANDED_AT, SOURCE_FILE
 from lakehouse.pii import columns as pii
 from lakehouse.silver import rules
-from lakehouse.silver.fields import RAW_HASH, RAW_VALUES, REASONS
+from lakehouse.silver.fields import RAW_HASH, RAW_VALUES, REASONS, raw_values_json
 
 OUTCOME = "outcome"
 CLEAN, QUARANTINED, DUPLICATE = "clean", "quarantined", "duplicate"
@@ -63,7 +63,7 @@ def classify(key: tuple[str, ...]) -> Callable[[DataFrame], DataFrame]:
         # rest of the batch does not carry them on (a third of its size)
         return (flagged.withColumn(REASONS, reasons).withColumn(OUTCOME, outcome)
                 .withColumn(RAW_VALUES, F.when(F.col(OUTCOME) == QUARANTINED,
-                                               F.col(RAW_VALUES)))
+                                               raw_values_json(df)))
                 .drop(_CONFLICT, _FIRST))
 
     return transform

@@ -18,7 +18,8 @@ from lakehouse.errors import ConfigError
 from lakehouse.io.landing import CORRUPT, LANDED_AT, SOURCE_FILE, bronze_column
 from lakehouse.pii.columns import KeyedToken, pan_hits
 from lakehouse.runtime.spark import spark_jobs_started
-from lakehouse.silver.batch import classify, to_quarantine
+from lakehouse.silver import batch
+from lakehouse.silver.batch import OUTCOME, QUARANTINED, classify, to_quarantine
 from lakehouse.silver.fields import (
     RAW_HASH,
     RAW_VALUES,
@@ -26,6 +27,8 @@ from lakehouse.silver.fields import (
     check_parsing,
     output_columns,
     parse_fields,
+    raw_values_json,
+    unscanned_columns,
 )
 from tests.reliability.card_scan import card_numbers
 
@@ -196,26 +199,51 @@ def test_output_keeps_no_raw_personal_data(parsed):
     assert pan_hits(quarantine) == {}
 
 
+def test_the_scan_leaves_out_only_columns_the_parse_wrote_itself(parsed):
+    # digests, the masked card, reason codes and the run id: never text as landed, so the
+    # card-number scan of a parsed batch skips them (every other column is scanned)
+    assert set(unscanned_columns(SOURCE)) == {"card_token", RAW_HASH, "card_masked", REASONS,
+                                              "ingest_run_id"}
+    # none holds a card number, whatever was landed (the cases include invalid and grouped
+    # card numbers, and card numbers typed into other fields)
+    assert pan_hits(parsed.select(*unscanned_columns(SOURCE))) == {}
+
+
 def test_lineage_is_carried(parsed):
     row = case(parsed, "clean")
     assert (row.source, row[SOURCE_FILE], row.ingested_at.replace(tzinfo=UTC)) == \
         ("cards", "cards/day1.csv", INGESTED)
 
 
+def raw_json(parsed, name: str) -> str:
+    """A case's raw values as the quarantine keeps them (JSON)."""
+    return (parsed.where(F.col("ingest_run_id") == name)
+            .select(raw_values_json(parsed).alias("raw")).first().raw)
+
+
 def test_raw_values_mask_the_card_and_replace_personal_data(parsed):
-    row = case(parsed, "clean")
-    raw = json.loads(row[RAW_VALUES])
+    text = raw_json(parsed, "clean")
+    raw = json.loads(text)
     assert raw["cc_num"] == "************1111"
     assert raw["first"] == "<name>"
     assert raw["dob"] == "<birth_date>"
     assert raw["txn_id"] == "T1" and raw["amt"] == "12.50"
-    assert PAN not in row[RAW_VALUES] and "Ann" not in row[RAW_VALUES]
+    assert PAN not in text and "Ann" not in text
 
 
 def test_a_corrupt_line_with_a_card_number_is_masked(parsed):
-    row = case(parsed, "malformed")
-    assert json.loads(row[RAW_VALUES])["_line"] == 'T9,****1111,"Ann,12.50'
-    assert PAN not in row[RAW_VALUES]
+    text = raw_json(parsed, "malformed")
+    assert json.loads(text)["_line"] == 'T9,****1111,"Ann,12.50'
+    assert PAN not in text
+
+
+def test_raw_values_are_json_for_the_quarantined_rows_only(parsed):
+    classified = parsed.transform(classify(("ingest_run_id",)))  # each case on its own
+    assert classified.schema[RAW_VALUES].dataType == T.StringType()
+    rows = classified.select(OUTCOME, RAW_VALUES).collect()
+    assert {r[OUTCOME] for r in rows} >= {batch.CLEAN, QUARANTINED}
+    assert all((r[RAW_VALUES] is not None) == (r[OUTCOME] == QUARANTINED) for r in rows)
+    assert all(json.loads(r[RAW_VALUES]) for r in rows if r[OUTCOME] == QUARANTINED)
 
 
 def test_a_corrupt_line_with_a_grouped_card_number_is_masked_once_quarantined(parsed):
