@@ -11,7 +11,7 @@ from pyspark.sql import types as T
 from lakehouse.io.landing import LANDED_AT, SOURCE_FILE
 from lakehouse.pii import columns as pii
 from lakehouse.silver import rules
-from lakehouse.silver.fields import RAW_HASH, RAW_VALUES, REASONS, raw_values_json
+from lakehouse.silver.fields import RAW_HASH, RAW_VALUES, REASONS
 
 OUTCOME = "outcome"
 CLEAN, QUARANTINED, DUPLICATE = "clean", "quarantined", "duplicate"
@@ -59,11 +59,12 @@ def classify(key: tuple[str, ...]) -> Callable[[DataFrame], DataFrame]:
         outcome = (F.when(F.size(reasons) > 0, F.lit(QUARANTINED))
                    .when(wins & F.col(_FIRST), F.lit(CLEAN))
                    .otherwise(F.lit(DUPLICATE)))
-        # raw values are kept for the quarantine only (``to_quarantine`` redacts them): the
-        # rest of the batch does not carry them on (a third of its size)
+        # raw values (the parse's struct) are kept for the quarantine only, as JSON
+        # (``to_quarantine`` redacts them): the rest of the batch does not carry them on (a
+        # third of its size), nor is it written as JSON
         return (flagged.withColumn(REASONS, reasons).withColumn(OUTCOME, outcome)
                 .withColumn(RAW_VALUES, F.when(F.col(OUTCOME) == QUARANTINED,
-                                               raw_values_json(df)))
+                                               F.to_json(F.col(RAW_VALUES))))
                 .drop(_CONFLICT, _FIRST))
 
     return transform

@@ -16,7 +16,6 @@ from py4j.protocol import Py4JJavaError
 from pyspark.errors.exceptions.captured import CapturedException, SparkUpgradeException
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from lakehouse.config import FieldSpec, SourceConfig
 from lakehouse.errors import ConfigError
@@ -179,7 +178,7 @@ def _parse_field(name: str, spec: FieldSpec, source: SourceConfig, is_key: bool,
 
 
 def _raw_values(source: SourceConfig) -> Column:
-    """The raw values for operators, as a struct of text (``raw_values_json`` writes it): the
+    """The raw values for operators, as a struct of text (``classify`` writes it as JSON): the
     card number masked, other personal data replaced by its class. A card number typed into
     another column (free text) is masked as the quarantine keeps them
     (``lakehouse.silver.batch.to_quarantine``), the only rows whose raw values are kept: which
@@ -201,14 +200,6 @@ def _raw_values(source: SourceConfig) -> Column:
     # still one)
     line = F.when(malformed, pii.redact_digit_runs(F.col(CORRUPT))).alias("_line")
     return F.struct(*entries, line)
-
-
-def raw_values_json(df: DataFrame) -> Column:
-    """``df``'s raw values as the JSON text the quarantine keeps (they are the struct
-    ``parse_fields`` wrote, or that JSON already)."""
-    column = F.col(RAW_VALUES)
-    return F.to_json(column) if isinstance(df.schema[RAW_VALUES].dataType, T.StructType) \
-        else column
 
 
 def _undecodable(source: SourceConfig) -> Column:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 from chispa import assert_df_equality
@@ -24,7 +25,9 @@ SCHEMA = T.StructType([
     T.StructField("id", T.StringType()),
     T.StructField("reasons", T.ArrayType(T.StringType())),
     T.StructField("raw_hash", T.StringType()),
-    T.StructField("raw_values", T.StringType()),
+    # as the parse writes them: a struct of text (``classify`` keeps it as JSON)
+    T.StructField("raw_values", T.StructType([T.StructField("raw", T.StringType()),
+                                              T.StructField("job", T.StringType())])),
     T.StructField("source", T.StringType()),
     T.StructField("source_file", T.StringType()),
     T.StructField("ingest_run_id", T.StringType()),
@@ -38,7 +41,7 @@ DAY1, DAY2 = datetime(2024, 1, 15, tzinfo=UTC), datetime(2024, 1, 16, tzinfo=UTC
 def parsed(spark, *rows):
     """Rows of (id, reasons, raw_hash, source_file, landed_at)."""
     return spark.createDataFrame(
-        [(key, reasons, raw_hash, f'{{"raw":"{raw_hash}"}}', "tx", file, "run-1", RUN_AT, landed)
+        [(key, reasons, raw_hash, {"raw": raw_hash}, "tx", file, "run-1", RUN_AT, landed)
          for key, reasons, raw_hash, file, landed in rows], SCHEMA)
 
 
@@ -151,9 +154,12 @@ def test_to_quarantine_keeps_quarantined_rows_in_the_quarantine_shape(spark):
 
 
 def test_to_quarantine_names_a_composite_key(spark):
+    # a classified batch: its raw values are JSON by now
+    classified = [T.StructField(f.name, T.StringType()) if f.name == "raw_values" else f
+                  for f in SCHEMA.fields[1:]]
     schema = T.StructType([T.StructField("customer_id", T.StringType()),
                            T.StructField("updated_at", T.TimestampType()),
-                           *SCHEMA.fields[1:], T.StructField(OUTCOME, T.StringType())])
+                           *classified, T.StructField(OUTCOME, T.StringType())])
     df = spark.createDataFrame([
         ("C1", datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC), ["bad_date"], "h1", "{}", "customers",
          "f.json", "run-1", RUN_AT, DAY1, QUARANTINED),
@@ -176,7 +182,7 @@ def test_the_quarantine_masks_card_numbers_in_raw_values_of_conflicting_versions
             ("b", [], "h3", job % "none"),
             ("c", [], "h4", job % "4012 8888 8888 1881")]
     df = spark.createDataFrame(
-        [(key, reasons, raw_hash, raw, "tx", "f1.csv", "run-1", RUN_AT, DAY1)
+        [(key, reasons, raw_hash, json.loads(raw), "tx", "f1.csv", "run-1", RUN_AT, DAY1)
          for key, reasons, raw_hash, raw in rows], SCHEMA)
     classified = df.transform(classify(("id",)))
     assert {r.raw_hash: (r[OUTCOME], r.raw_values is None) for r in classified.collect()} == {

@@ -27,7 +27,6 @@ from lakehouse.silver.fields import (
     check_parsing,
     output_columns,
     parse_fields,
-    raw_values_json,
     unscanned_columns,
 )
 from tests.reliability.card_scan import card_numbers
@@ -218,7 +217,7 @@ def test_lineage_is_carried(parsed):
 def raw_json(parsed, name: str) -> str:
     """A case's raw values as the quarantine keeps them (JSON)."""
     return (parsed.where(F.col("ingest_run_id") == name)
-            .select(raw_values_json(parsed).alias("raw")).first().raw)
+            .select(F.to_json(RAW_VALUES).alias("raw")).first().raw)
 
 
 def test_raw_values_mask_the_card_and_replace_personal_data(parsed):
