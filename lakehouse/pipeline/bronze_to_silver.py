@@ -20,7 +20,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -157,6 +157,8 @@ _GZIP_RATIO = 8
 # A batch of new files up to this size (one partition's worth: a day's) is parsed from the rows
 # read for Bronze while Bronze writes them (BronzeToSilver._prepare).
 _ALONGSIDE_BYTES = _BYTES_PER_PARTITION
+# Entities read, parsed and classified at once (BronzeToSilver._prepare_all)
+_ENTITIES_AT_ONCE = 3
 
 
 def _landing_data_bytes(file: LandingFile | LandingEntry) -> int:
@@ -436,8 +438,7 @@ class BronzeToSilver:
         try:
             with ThreadPoolExecutor(max_workers=2, thread_name_prefix="ahead") as self._ahead:
                 try:
-                    for item in work:
-                        self._prepare(item)
+                    self._prepare_all(work)
                     # before anything is published
                     _check_replays(work, manifest)
                     self._check_unchanged(work)
@@ -532,6 +533,33 @@ class BronzeToSilver:
 
     # -- phase 1 ------------------------------------------------------------------------------
 
+    def _prepare_all(self, work: Sequence[_EntityBatch]) -> None:
+        """Phase 1 of every entity: each one's read, parse and classification beside the
+        others', the largest batch first, and each one's gate as soon as it is classified, one
+        gate at a time (Great Expectations' context is not thread-safe). An entity's Spark jobs
+        leave cores idle while the driver plans them, the Bronze commit's and the gate's work
+        is in the driver, and the entities do not depend on one another until phase 2."""
+        if not work:
+            return
+        self.tokenize  # noqa: B018 - the card key resolved once, before the threads need it
+        order = sorted(work, key=lambda item: -_batch_bytes(b.files for b in item.batches))
+        with ThreadPoolExecutor(max_workers=min(len(work), _ENTITIES_AT_ONCE),
+                                thread_name_prefix="entity") as pool:
+            started: dict[Future[None], _EntityBatch] = {
+                pool.submit(self._prepare, item): item for item in order}
+            try:
+                for future in as_completed(started):
+                    future.result()
+                    item = started[future]
+                    if item.classified is not None:
+                        with self._step(f"silver.{item.entity.name}", "gate"):
+                            item.ahead = self._prepare_writes(item)
+                            self._gate(item)
+            except BaseException:
+                for future in started:
+                    future.cancel()  # those not started; the others end before the error
+                raise
+
     def _prepare(self, item: _EntityBatch) -> None:
         with self._step(f"silver.{item.entity.name}", "read, parse, classify and stage"):
             self._parse_and_classify(item)
@@ -571,9 +599,6 @@ class BronzeToSilver:
             self._classify(item, parsed_frames)
         for future in appended:
             future.result()  # an append's error, once every job has ended
-        if item.classified is not None:
-            item.ahead = self._prepare_writes(item)
-            self._gate(item)
 
     def _append_bronze(self, item: _EntityBatch, batch: _SourceBatch, table: TableId,
                        landed: DataFrame) -> CommitResult:

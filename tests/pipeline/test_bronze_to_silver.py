@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from lakehouse.pii.columns import pan_hits
 from lakehouse.pipeline import bronze_to_silver as b2s
 from lakehouse.pipeline.bronze_to_silver import BronzeToSilver, bronze_to_silver
 from lakehouse.pipeline.workload import Workload, estimate
+from lakehouse.quality.gates import QualityGates
 from tests.lakes import stray_files
 from tests.pipeline.test_workload import landing_data_bytes
 
@@ -497,3 +499,75 @@ def test_conflicting_versions_with_a_card_number_in_free_text_are_masked_in_the_
     findings, scanned = scan_lake(tmp_path / "lake")
     assert scanned > 10
     assert findings == [], [str(f) for f in findings]
+
+
+def test_entities_are_prepared_at_once_and_gated_one_at_a_time(spark, tmp_path, monkeypatch):
+    """Each entity's read, parse and classification runs beside the others' (each waits here
+    until all three have started: run one after another, they would wait in vain), and their
+    gates run one at a time (Great Expectations' context is not thread-safe)."""
+    generate(tmp_path / "landing", customers=8, months=1, seed=5, defect_rate=0.0)
+    settings = load_settings(lake_root=str(tmp_path / "lake"),
+                             landing_root=str(tmp_path / "landing"), environ={})
+    all_started = threading.Barrier(3, timeout=60)
+    prepare, validate = BronzeToSilver._prepare, QualityGates.validate
+    gating, most_at_once = [], []
+    lock = threading.Lock()
+
+    def prepare_together(self, item):
+        all_started.wait()
+        prepare(self, item)
+
+    def validate_alone(self, *args, **kwargs):
+        with lock:
+            gating.append(args[0])
+            most_at_once.append(len(gating))
+        try:
+            return validate(self, *args, **kwargs)
+        finally:
+            with lock:
+                gating.remove(args[0])
+
+    monkeypatch.setattr(BronzeToSilver, "_prepare", prepare_together)
+    monkeypatch.setattr(QualityGates, "validate", validate_alone)
+    report = bronze_to_silver(settings, spark=spark)
+    assert not report.blocked, report.summary()
+    assert len(most_at_once) == 3 and max(most_at_once) == 1, most_at_once
+    # the gates are reported in the entities' order, whatever order they ran in
+    assert [g.table for g in report.gates] == ["silver.customers", "silver.loans",
+                                               "silver.transactions"]
+    delta = delta_io(spark, Lake.at(settings.lake_root))
+    for name in ("customers", "loans", "transactions"):
+        step = next(s for s in report.steps if s.step == f"silver.{name}")
+        assert delta.read(TableId("silver", name)).count() == step.rows_written > 0
+
+
+def test_an_entity_that_fails_in_phase_one_stops_the_run_before_anything_is_published(
+        spark, tmp_path, monkeypatch):
+    """One entity's error, while the others are still being prepared, ends the run with that
+    error once they have stopped: no Silver table is written, nothing is left in the run's
+    scratch folder, and the next run loads every file."""
+    generate(tmp_path / "landing", customers=8, months=1, seed=5, defect_rate=0.0)
+    settings = load_settings(lake_root=str(tmp_path / "lake"),
+                             landing_root=str(tmp_path / "landing"), environ={})
+    parse = b2s.parse_fields
+
+    def parse_but_not_loans(source, *args, **kwargs):
+        if source.name == "loans":
+            raise RuntimeError("the loans parse failed")
+        return parse(source, *args, **kwargs)
+
+    monkeypatch.setattr(b2s, "parse_fields", parse_but_not_loans)
+    with pytest.raises(RuntimeError, match="the loans parse failed"):
+        bronze_to_silver(settings, spark=spark)
+    lake = Lake.at(settings.lake_root)
+    assert [name for name in SILVER + ["ops.ingested_files"]
+            if Path(lake.uri(TableId.parse(name))).exists()] == []
+    staging = Path(lake.staging_root)
+    assert not staging.exists() or list(staging.iterdir()) == []
+
+    monkeypatch.setattr(b2s, "parse_fields", parse)
+    report = bronze_to_silver(settings, spark=spark)
+    assert not report.blocked, report.summary()
+    files = delta_io(spark, lake).read(INGESTED_FILES).toPandas()
+    landed = [p for p in (tmp_path / "landing").rglob("*") if p.is_file()]
+    assert len(files) == len(landed) and not files.path.duplicated().any()
