@@ -552,12 +552,11 @@ class BronzeToSilver:
                     future.result()
                     item = started[future]
                     if item.classified is not None:
-                        with self._step(f"silver.{item.entity.name}", "gate"):
-                            item.ahead = self._prepare_writes(item)
-                            self._gate(item)
+                        item.ahead = self._prepare_writes(item)
+                        self._gate(item)  # its jobs named by the gate (``gate.<table>``)
             except BaseException:
-                for future in started:
-                    future.cancel()  # those not started; the others end before the error
+                # those not started are not; the error once the others have ended
+                pool.shutdown(cancel_futures=True)
                 raise
 
     def _prepare(self, item: _EntityBatch) -> None:
