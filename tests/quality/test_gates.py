@@ -164,6 +164,30 @@ def test_data_docs_render_once_per_step_and_the_index_links_the_latest_results(
     assert set(linked) == {("first", "run-c"), ("second", "run-c")}
 
 
+def test_a_lakes_gates_read_no_config_variables_file(spark, tmp_path, monkeypatch):
+    """Great Expectations parses its config variables file each time it reads a setting; the
+    lake's context has the file turned off by its first gate, and later gates never read it."""
+    from great_expectations.core.config_provider import (
+        _ConfigurationVariablesConfigurationProvider as FileVariables,
+    )
+
+    frame = spark.createDataFrame([(1,), (2,)], "n int")
+
+    def expectations() -> list:
+        return [gxe.ExpectColumnValuesToNotBeNull(column="n")]
+
+    assert QualityGates(Lake.at(tmp_path / "lake")).validate("t.first", frame, expectations(),
+                                                             "run-a").success
+    config = tmp_path / "lake" / "_quality" / "gx" / "great_expectations.yml"
+    assert "config_variables.yml" not in config.read_text()
+    reads: list[str] = []
+    monkeypatch.setattr(FileVariables, "get_values", lambda self: reads.append("read") or {})
+    gates = QualityGates(Lake.at(tmp_path / "lake"))
+    assert gates.validate("t.first", frame, expectations(), "run-b").success
+    assert gates.validate("t.second", frame, expectations(), "run-b").success
+    assert Path(gates.render_docs()).is_file() and reads == []
+
+
 @pytest.mark.parametrize(("name", "rows", "expected"), [
     ("quarantine rate above the limit",
      GOOD[:15] + [classified_row(i, outcome="quarantined", reasons=["bad_number"])
