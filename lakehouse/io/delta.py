@@ -164,6 +164,20 @@ _LOG_ENTRY = re.compile(r"^\.?(\d{20})\.(?:json|checkpoint\.(?:\d+\.\d+\.)?parqu
                         r"(?:\.crc)?$")
 
 
+# Bronze's files are written without dictionary encoding. Bronze is written once and read whole
+# by the parse, which reads most of its text columns several times a row (the field, the raw
+# hash, the raw values): Spark's Parquet reader decodes (copies) a dictionary-encoded value at
+# every read, a tenth of a 1 M-row parse's CPU. Plain, a Bronze file is about 1.7x as large
+# (snappy), written faster and parsed faster (1 M rows: written in 4.8 s against 7.7 s, parsed
+# in 11.6 s against 14.5 s). Silver and Gold keep dictionaries: they are queried, not parsed.
+_PLAIN_ENCODING = {"parquet.enable.dictionary": "false"}
+
+
+def parquet_options(table: TableId) -> dict[str, str]:
+    """The Parquet writer's options for ``table``'s files (``DeltaRsIO``)."""
+    return _PLAIN_ENCODING if table.layer == "bronze" else {}
+
+
 def _is_checksum(path: str) -> bool:
     """A local filesystem's ``.<file>.crc`` beside a file Spark wrote. No commit names it, so
     a vacuum takes it with its file, and also beside a live file (harmless: the file then
@@ -890,7 +904,8 @@ class DeltaRsIO(DeltaIO):
         """``df`` written as Parquet into a fresh folder inside the table (none of its files in
         the log yet: its files are exactly one commit's files); the folder's URI."""
         folder = f"{self.uri(table)}/{time.strftime('%Y%m%dT%H%M%S')}-{_short_id()}"
-        df.write.mode("errorifexists").parquet(spark_path(folder))
+        df.write.options(**parquet_options(table)).mode("errorifexists").parquet(
+            spark_path(folder))
         return folder
 
     def _commit_folders(self, table: TableId, folders: Sequence[str], schema: StructType,

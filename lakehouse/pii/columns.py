@@ -86,15 +86,24 @@ def luhn_valid(col: Column) -> Column:
 
 
 def valid_pan(col: Column) -> Column:
-    """Business rule: 8-19 digits and Luhn-valid."""
-    return luhn_valid(col) & col.rlike(f"^[0-9]{{{PAN_MIN_LENGTH},{PAN_MAX_LENGTH}}}$")
+    """Business rule: 8-19 digits and Luhn-valid (``luhn_valid`` with the one pattern that
+    implies its own)."""
+    return (_luhn_sum(col) % 10 == 0) & col.rlike(f"^[0-9]{{{PAN_MIN_LENGTH},{PAN_MAX_LENGTH}}}$")
+
+
+# mask_digits takes its stars from this string for up to this many hidden digits
+_STARS = 64
 
 
 def mask_digits(col: Column) -> Column:
-    """A string of digits masked as ``mask_pan`` does, without a regular expression (a third of
-    its cost): every digit but the last four becomes ``*``. Only for strings of digits."""
-    return F.concat(F.translate(col.substr(F.lit(1), F.length(col) - 4), "0123456789",
-                                "*" * 10), F.substring(col, -4, 4))
+    """A string of digits masked as ``mask_pan`` does, without a regular expression: every digit
+    but the last four becomes ``*``, the stars cut from a string of them. Only for strings of
+    digits. (``translate``-ing the digits into stars, as this did before, looked each character
+    up in a map: 1-2% of a 1 M-row parse's CPU.)"""
+    hidden = F.length(col) - 4
+    stars = F.when(hidden <= _STARS, F.lit("*" * _STARS).substr(F.lit(1), hidden)).otherwise(
+        F.translate(col.substr(F.lit(1), hidden), "0123456789", "*" * 10))
+    return F.concat(stars, F.substring(col, -4, 4))
 
 
 def mask_pan(col: Column) -> Column:

@@ -381,6 +381,33 @@ def test_card_tokens_stay_dictionary_encoded(spark, delta, lake):
             assert "PLAIN" not in encodings, (path.name, encodings)
 
 
+def _column_encodings(folder: Path) -> set[str]:
+    import pyarrow.parquet as pq
+
+    found = set()
+    files = list(folder.glob("**/*.parquet"))
+    assert files
+    for path in files:
+        meta = pq.ParquetFile(path).metadata
+        for group in range(meta.num_row_groups):
+            found |= set(meta.row_group(group).column(0).encodings)
+    return found
+
+
+def test_bronze_files_are_written_without_dictionaries(spark, delta, lake):
+    # the parse reads Bronze's text several times a row; a dictionary-encoded value is decoded
+    # at every read, so Bronze is written plain. Other layers keep their dictionaries.
+    text = spark.range(2_000).select(F.concat(F.lit("category_"), (F.col("id") % 7).cast(
+        "string")).alias("category")).coalesce(1)
+    bronze, silver = TableId("bronze", "things"), TableId("silver", "things")
+    delta.write(text, bronze)
+    delta.write(text, silver)
+    dictionary = {"PLAIN_DICTIONARY", "RLE_DICTIONARY"}
+    assert not _column_encodings(Path(lake.uri(bronze))) & dictionary
+    assert _column_encodings(Path(lake.uri(silver))) & dictionary
+    assert delta.read(bronze).count() == 2_000
+
+
 RECORDS = T.StructType([
     T.StructField("run_id", T.StringType()),
     T.StructField("at", T.TimestampType()),

@@ -16,7 +16,7 @@ from pyspark.sql import types as T
 from lakehouse.config import SourceConfig
 from lakehouse.errors import ConfigError
 from lakehouse.io.landing import CORRUPT, LANDED_AT, SOURCE_FILE, bronze_column
-from lakehouse.pii.columns import KeyedToken, pan_hits
+from lakehouse.pii.columns import KeyedToken, digits_only, mask_pan, pan_hits
 from lakehouse.runtime.spark import spark_jobs_started
 from lakehouse.silver import batch
 from lakehouse.silver.batch import OUTCOME, QUARANTINED, classify, to_quarantine
@@ -128,6 +128,9 @@ CASES = {
     "no day": ({"day": ""}, ["missing_required"]),
     "bad time": ({"time": "25:00:00"}, ["bad_timestamp"]),
     "other amount": ({"amt": "12.51"}, []),
+    # a row with whitespace other than spaces is trimmed of it (rules.blank_to_null)
+    "tab padded amount": ({"amt": "\t12.50\r\n", "qty": " 2\u000b"}, []),
+    "line break in a blank": ({"txn_id": " \r\n "}, ["missing_key"]),
 }
 # rows whose expected outcome is a known bug, kept apart from the reason-code table
 BUGGY = {"units overflow": {"units": "2147483648"},
@@ -228,6 +231,49 @@ def test_raw_values_mask_the_card_and_replace_personal_data(parsed):
     assert raw["dob"] == "<birth_date>"
     assert raw["txn_id"] == "T1" and raw["amt"] == "12.50"
     assert PAN not in text and "Ann" not in text
+
+
+CARD_TEXTS = [PAN, " 4111 1111-1111 1111", "\t4111111111111111\r", "4111111111111112",
+              "4111", "4111x11111111111", "", "   ", "\t", "12345678901234567890123",
+              "-4111111111111111", "\u0664\u0661\u0661\u0661" * 4, "4111 1111 ab 1111 1111",
+              None]
+
+
+def test_raw_values_mask_the_card_as_typed(spark):
+    # the raw values take the card number's masked form from its field's parse: for every
+    # text, what masking the raw text itself gives
+    df = parse(bronze(spark, *[(f"card {i}", {"cc_num": text})
+                               for i, text in enumerate(CARD_TEXTS)]))
+    raw = F.col(bronze_column("cc_num"))
+    expected = F.when(raw.isNotNull(), mask_pan(digits_only(F.trim(raw))))
+    rows = (bronze(spark, *[(f"card {i}", {"cc_num": text})
+                            for i, text in enumerate(CARD_TEXTS)])
+            .select("ingest_run_id", expected.alias("expected"))
+            .join(df.select("ingest_run_id", F.col(f"{RAW_VALUES}.cc_num").alias("kept")),
+                  "ingest_run_id").collect())
+    assert len(rows) == len(CARD_TEXTS)
+    assert [(r.ingest_run_id, r.kept) for r in rows] == [
+        (r.ingest_run_id, r.expected) for r in rows]
+    assert sum(r.kept == "************1111" for r in rows) >= 3
+
+
+def test_a_prefix_is_stripped_once_from_the_start_only(spark):
+    source = SourceConfig.model_validate({
+        "name": "shops", "entity": "shops", "format": "csv", "natural_key": ["id"],
+        "layout": ["id", "merchant"],
+        "fields": {"id": {"from": "id"},
+                   "merchant": {"from": "merchant", "strip_prefix": "fraud.", "required": False}}})
+    texts = {"fraud.Kirlin": "Kirlin", "Kirlin": "Kirlin", " fraud.Abc\t": "Abc",
+             "fraud.fraud.x": "fraud.x", "xfraud.a": "xfraud.a", "fraudXa": "fraudXa",
+             "fraud.": "", "": None}
+    schema = T.StructType(
+        [T.StructField(bronze_column(c), T.StringType()) for c in ("id", "merchant")]
+        + BRONZE_SCHEMA.fields[len(RAW_COLUMNS):])
+    df = spark.createDataFrame([(str(i), text, None, "shops/a.csv", "r", INGESTED, INGESTED)
+                                for i, text in enumerate(texts)], schema)
+    out = df.transform(parse_fields(source, {}, KeyedToken(spark, KEY)))
+    got = {int(r.id): r.merchant for r in out.select("id", "merchant").collect()}
+    assert got == {i: expected for i, expected in enumerate(texts.values())}
 
 
 def test_a_corrupt_line_with_a_card_number_is_masked(parsed):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -9,6 +10,7 @@ from chispa import assert_column_equality
 from pyspark.sql import functions as F
 
 from lakehouse.silver.rules import (
+    WHITESPACE,
     blank_to_null,
     parse_boolean,
     parse_date,
@@ -111,6 +113,60 @@ def test_parse_timestamp_with_a_quoted_zone_letter_is_not_zoned(spark):
     assert_column_equality(df, "value", "expected")
 
 
+def _near_misses(valid: list[str], count: int, seed: int) -> list[str]:
+    """Valid values, and those values with a character replaced, dropped or added."""
+    rng = random.Random(seed)
+    alphabet = "0123456789-: T+Z.\u0661x"
+    texts = list(valid)
+    for _ in range(count):
+        text = list(rng.choice(valid))
+        at = rng.randrange(len(text))
+        change = rng.random()
+        if change < 0.6:
+            text[at] = rng.choice(alphabet)
+        elif change < 0.8:
+            del text[at]
+        else:
+            text.insert(at, rng.choice(alphabet))
+        texts.append("".join(text))
+    return texts
+
+
+def test_timestamps_read_by_the_cast_as_by_their_pattern(spark):
+    # the shapes the cast reads (rules._CAST_SHAPES) give what the pattern's formatter gives
+    valid = ["2024-01-15 10:00:00", "2024-02-29 23:59:59", "2023-02-29 10:00:00",
+             "2024-13-01 10:00:00", "2024-04-31 10:00:00", "2024-01-15 24:00:00",
+             "2024-01-15 23:60:00", "2024-01-15 23:59:60", "1970-01-01 00:00:00",
+             "2100-12-31 23:59:59", "12024-01-15 10:00:00", "+2024-01-15 10:00:00",
+             "2024-01-15T10:00:00", "2024-1-15 10:00:00", "2024-01-15 10:00:00.5",
+             "2024-01-15 10:00", "2024-01-15", "2024-01-15 10:00:00Z", "0000-01-01 00:00:00"]
+    texts = _near_misses(valid, 1500, 3)
+    formats = ("yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd'T'HH:mm:ss")
+    formatter = F.coalesce(*[F.to_timestamp(F.col("text"), p) for p in formats])
+    year = F.year(formatter)
+    expected = F.when((year >= 1970) & (year <= 2100), formatter)
+    df = (spark.createDataFrame([(t,) for t in texts], "text string")
+          .select("text", parse_timestamp(F.col("text"), formats, "UTC").alias("value"),
+                  expected.alias("expected")))
+    assert_column_equality(df, "value", "expected")
+    assert df.where(F.col("value").isNotNull()).count() > 50
+
+
+def test_dates_read_by_the_cast_as_by_their_pattern(spark):
+    valid = ["1990-02-28", "1992-02-29", "1990-02-29", "1990-13-01", "1990-00-10",
+             "1990-06-31", "1900-01-01", "2100-12-31", "12024-01-15", "+1990-01-01",
+             "1990-1-15", "1990-01-15 10:00:00", "1990-01-15T00:00", "0000-01-01"]
+    texts = _near_misses(valid, 1500, 4)
+    formatter = F.to_date(F.col("text"), "yyyy-MM-dd")
+    year = F.year(formatter)
+    expected = F.when((year >= 1900) & (year <= 2100), formatter)
+    df = (spark.createDataFrame([(t,) for t in texts], "text string")
+          .select("text", parse_date(F.col("text"), ("yyyy-MM-dd",)).alias("value"),
+                  expected.alias("expected")))
+    assert_column_equality(df, "value", "expected")
+    assert df.where(F.col("value").isNotNull()).count() > 50
+
+
 def test_parse_timestamp_rejects_implausible_years(spark):
     df = spark.createDataFrame([
         ("1969-12-31 23:59:59", None), ("1970-01-01 00:00:00", utc(1970, 1, 1)),
@@ -133,7 +189,24 @@ def test_parse_date(spark):
 
 
 def test_blank_to_null_trims(spark):
-    df = spark.createDataFrame([("  a b  ", "a b"), ("   ", None), ("", None), (None, None)],
+    df = spark.createDataFrame([("  a b  ", "a b"), ("   ", None), ("", None), (None, None),
+                                ("\t12.50\r", "12.50"), (" \t \r\n", None),
+                                ("\u000b\f x \n ", "x"), (" \u00a0a ", "\u00a0a"),
+                                ("\u0001a ", "\u0001a"), ("é \t", "é")],
+                               "text string, expected string")
+    assert_column_equality(df.withColumn("value", blank_to_null(F.col("text"))),
+                           "value", "expected")
+
+
+def test_blank_to_null_trims_as_a_trim_of_every_whitespace_character(spark):
+    # the quick path (spaces first) must give what trimming the whole set gives, whatever the
+    # mix of characters at either end
+    rng = random.Random(7)
+    alphabet = [" ", "\t", "\r", "\n", "\f", "\u000b", "a", "é", "\u0001", "\u00a0", "7"]
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6)))
+             for _ in range(400)]
+    expected = [t.strip(WHITESPACE) or None for t in texts]
+    df = spark.createDataFrame(list(zip(texts, expected, strict=True)),
                                "text string, expected string")
     assert_column_equality(df.withColumn("value", blank_to_null(F.col("text"))),
                            "value", "expected")
