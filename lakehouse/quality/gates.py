@@ -295,10 +295,15 @@ class QualityGates:
             root = (f"{self.lake.root}/_quality" if self.lake.is_local
                     else os.path.join(os.environ.get("TMPDIR", "/tmp"), "lakehouse_quality"))
             self._context = gx.get_context(mode="file", project_root_dir=root)
-            if _without_config_variables(self._context):
+            # the project's settings, saved once (once per lake); a context that read the
+            # config variables file is opened again without it
+            variables = self._context.variables
+            without_file = _without_config_variables(variables)
+            if _limit_docs_index(variables) | without_file:
+                variables.save()
+            if without_file:
                 self._context = gx.get_context(mode="file", project_root_dir=root)
             self._context.variables.progress_bars = ProgressBarsConfig(globally=False)
-            _limit_docs_index(self._context)
             try:
                 source = self._context.data_sources.get("lakehouse")
             except (KeyError, ValueError):
@@ -468,25 +473,25 @@ class QualityGates:
         return url.removeprefix("file://") if url else None
 
 
-def _without_config_variables(context: Any) -> bool:
-    """Turns off the context's config variables file (``uncommitted/config_variables.yml``),
-    once per lake; True when it was on, and the context must be opened again without it.
+def _without_config_variables(variables: Any) -> bool:
+    """Turns off the project's config variables file (``uncommitted/config_variables.yml``);
+    True when it was on (the caller saves the settings and opens the context again).
 
     Great Expectations reads and parses that file (YAML) each time it reads one of its
     settings - about 270 times in a small run's seven gates, 1.0 s of their 6.7 s - for
     ``${VARIABLE}`` substitutions in ``great_expectations.yml``, which this project never
     writes: the gates' settings are the lake's config (``conf/``), and no credentials live
     here. Environment variables are still substituted."""
-    if not context.variables.config_variables_file_path:
+    if not variables.config_variables_file_path:
         return False
-    context.variables.config_variables_file_path = None
-    context.variables.save()
+    variables.config_variables_file_path = None
     return True
 
 
-def _limit_docs_index(context: Any) -> None:
-    """Caps the validation results the Data Docs index links (``INDEX_LIMIT``), once per lake."""
-    sites = context.variables.data_docs_sites or {}
+def _limit_docs_index(variables: Any) -> bool:
+    """Caps the validation results the Data Docs index links (``INDEX_LIMIT``); True when it
+    changed the settings (the caller saves them)."""
+    sites = variables.data_docs_sites or {}
     changed = False
     for site in sites.values():
         index = site.setdefault("site_index_builder", {"class_name": "DefaultSiteIndexBuilder"})
@@ -494,8 +499,8 @@ def _limit_docs_index(context: Any) -> None:
             index["validation_results_limit"] = INDEX_LIMIT
             changed = True
     if changed:
-        context.variables.data_docs_sites = sites
-        context.variables.save()
+        variables.data_docs_sites = sites
+    return changed
 
 
 def results_records(run_id: str, gates: list[GateResult]) -> list[tuple[Any, ...]]:

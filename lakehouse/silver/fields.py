@@ -173,6 +173,7 @@ def _parse_field(name: str, spec: FieldSpec, source: SourceConfig, is_key: bool,
                                        else rules.MISSING_REQUIRED))
 
     names = output_columns(name, pii_class)
+    raw: dict[str, Column] = {}
     if pii_class == "pan":
         digits = step(1, "digits", pii.digits_only(text))
         valid = step(2, "valid", pii.valid_pan(digits))
@@ -183,15 +184,14 @@ def _parse_field(name: str, spec: FieldSpec, source: SourceConfig, is_key: bool,
         if len(spec.source) == 1 and not (spec.strip_prefix or spec.lower or spec.upper):
             # the raw column's masked value: ``mask_pan(digits_only(trim(raw)))``, which
             # ``_raw_values`` computed for every row before (an empty text masks to "")
-            raw = {spec.source[0]: F.coalesce(masked, F.lit(""))}
-            return _Parsed(steps, outputs, reasons, raw)
+            raw[spec.source[0]] = F.coalesce(masked, F.lit(""))
     elif pii_class == "identifier":
         outputs = {names[0]: F.when(present, tokenize(text))}
     elif pii_class == "birth_date":
         outputs = {names[0]: F.year(value)}
     else:
         outputs = {names[0]: value}
-    return _Parsed(steps, outputs, reasons)
+    return _Parsed(steps, outputs, reasons, raw)
 
 
 def _raw_values(source: SourceConfig, parsed: Mapping[str, Column]) -> Column:
