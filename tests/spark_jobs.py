@@ -10,13 +10,14 @@ from typing import Any, NamedTuple
 
 from pyspark.java_gateway import ensure_callback_server_started
 
-from lakehouse.runtime.spark import JOB_DESCRIPTION, JOB_GROUP
+from lakehouse.runtime.spark import JOB_DESCRIPTION, JOB_GROUP, JOB_POOL
 
 
 class Job(NamedTuple):
     id: int
     group: str | None
     description: str | None
+    pool: str | None = None  # the scheduler pool it ran in
 
 
 class _Listener:
@@ -28,7 +29,8 @@ class _Listener:
     def onJobStart(self, event: Any) -> None:  # the JVM interface's name
         properties = event.properties()
         self.jobs.append(Job(event.jobId(), properties.getProperty(JOB_GROUP),
-                             properties.getProperty(JOB_DESCRIPTION)))
+                             properties.getProperty(JOB_DESCRIPTION),
+                             properties.getProperty(JOB_POOL)))
 
     def __getattr__(self, name: str) -> Callable[..., None]:
         if name.startswith("on"):

@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 from lakehouse.errors import LakehouseError, TableNotFoundError
 from lakehouse.io.lake import Lake, TableId, spark_path
 from lakehouse.pipeline.faults import fault_point
-from lakehouse.runtime.spark import JOB_DESCRIPTION, JOB_GROUP, job_names, local_frame
+from lakehouse.runtime.spark import JOB_DESCRIPTION, JOB_GROUP, JOB_POOL, job_names, local_frame
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -418,10 +418,11 @@ class DeltaIO(ABC):
         context = self.spark.sparkContext
         group = context.getLocalProperty(JOB_GROUP) or run_id
         step = context.getLocalProperty(JOB_DESCRIPTION)
+        pool = context.getLocalProperty(JOB_POOL)
 
         def prepare(label: str) -> Prepared:
             df, target = frames[label]
-            with job_names(self.spark, group, f"{step}: {label}" if step else label):
+            with job_names(self.spark, group, f"{step}: {label}" if step else label, pool):
                 return self.prepare(df, run_id, label, target)
 
         return prepare

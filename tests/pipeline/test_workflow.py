@@ -270,6 +270,9 @@ def steps_of(jobs: list[Job], run_id: str) -> set[str]:
     steps = {j.group.split(":", 1)[1] for j in jobs if j.group}
     assert all(j.description and j.description.startswith(j.group.split(":", 1)[1])
                for j in jobs if j.group), jobs
+    # and each ran in its step's scheduler pool, those of the frames a step prepares in
+    # threads of its own included (a step's jobs share the cores fairly with another's)
+    assert [j for j in jobs if j.group and j.pool != j.group.split(":", 1)[1]] == []
     return steps
 
 

@@ -100,12 +100,18 @@ def test_spark_step_names_the_jobs_of_its_block_and_restores_the_outer_name(spar
             with ThreadPoolExecutor(1) as pool:  # another thread's jobs are not named by it
                 pool.submit(count).result()
         count()
-    assert [(j.group, j.description) for j in jobs] == [
-        (None, None),
-        ("run-1:silver.x", "silver.x: parse"),
-        ("run-1:gate.silver.x", "gate.silver.x: check"),
-        ("run-1:silver.x", "silver.x: parse"),
-        (None, None),
-        (None, None)]
+    assert [(j.group, j.description, j.pool) for j in jobs] == [
+        (None, None, None),
+        ("run-1:silver.x", "silver.x: parse", "silver.x"),
+        ("run-1:gate.silver.x", "gate.silver.x: check", "gate.silver.x"),
+        ("run-1:silver.x", "silver.x: parse", "silver.x"),
+        (None, None, None),
+        (None, None, None)]
+    # the session schedules pools fairly: each step's pool exists (a FIFO session, where
+    # every job waits in one queue, ignores the jobs' pools and keeps none)
+    context = spark.sparkContext._jsc.sc()
+    assert context.getSchedulingMode().toString() == "FAIR"
+    assert context.getPoolForName("silver.x").isDefined()
+    assert context.getPoolForName("gate.silver.x").isDefined()
     # the jobs counted, named or not (the benchmark's per-phase job counts)
     assert spark_jobs_started(spark) - started == len(jobs) == 6
