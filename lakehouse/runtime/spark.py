@@ -83,18 +83,23 @@ def jit_options(settings: SparkSettings,
     return QUICK_JIT if quick else ()
 
 
+# Settings a Spark context reads once, as it starts: on Glue too, where the job's script starts
+# the context (``_glue_session``).
+#
+# Each step's jobs run in a pool of their own (``spark_step``), and the pools are served
+# fairly: a core that a task frees goes to the pool running the fewest tasks. In one queue
+# (FIFO, Spark's default), a small entity's gate or merge (jobs of a task or two) waited until
+# every task of the large entity's stage ahead of it had started. Full loads of 1 M
+# transactions, alternated: the 17 k customers' gate took 2.6-2.7 s against 21.5-23.5 s, the
+# workflow 132.7-134.0 s against 142.8-144.0 s.
+CONTEXT_CONF = {"spark.scheduler.mode": "FAIR"}
+
 LOCAL_CONF = {
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
     "spark.driver.host": "127.0.0.1",
     "spark.driver.bindAddress": "127.0.0.1",
-    # Each step's jobs in a pool of their own (``spark_step``), and the pools served fairly:
-    # a core that a task frees goes to the pool running the fewest tasks. In one queue (FIFO,
-    # Spark's default), a small entity's gate or merge (jobs of a task or two) waited until
-    # every task of the large entity's stage ahead of it had started. Full loads of 1 M
-    # transactions, alternated: the 17 k customers' gate took 2.6-2.7 s against 21.5-23.5 s,
-    # the workflow 132.7-134.0 s against 142.8-144.0 s.
-    "spark.scheduler.mode": "FAIR",
+    **CONTEXT_CONF,
     "spark.sql.adaptive.enabled": "true",
     "spark.sql.adaptive.coalescePartitions.enabled": "true",
     "spark.sql.files.maxPartitionBytes": str(64 * 1024 * 1024),
@@ -144,9 +149,19 @@ def running_on_glue() -> bool:
 
 def _glue_session() -> SparkSession:
     from awsglue.context import GlueContext
+    from pyspark import SparkConf
     from pyspark.context import SparkContext
 
-    glue_context = GlueContext(SparkContext.getOrCreate())
+    # A job's script starts Glue's Spark context, so it takes the context's settings; a context
+    # started before (an interactive session's) keeps its own, which is said.
+    context = SparkContext.getOrCreate(SparkConf().setAll(list(CONTEXT_CONF.items())))
+    started = context.getConf()
+    for key, value in CONTEXT_CONF.items():
+        if started.get(key, None) != value:
+            log.warning("the Spark context was started with %s=%s, not %s: set it where the "
+                        "context starts (a Glue job argument: --conf %s=%s)", key,
+                        started.get(key, None), value, key, value)
+    glue_context = GlueContext(context)
     spark = glue_context.spark_session
     _import_functions(spark)
     apply_conf(spark, {**COMMON_CONF, **_HUGE_METHOD_LIMIT})

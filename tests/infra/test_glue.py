@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from lakehouse.runtime.spark import CONTEXT_CONF
 from tests.infra import tf
 
 GLUE_JOBS = tf.MODULES / "glue_jobs"
@@ -133,9 +134,11 @@ def test_scripts_are_uploaded_from_the_repository() -> None:
 def test_job_arguments() -> None:
     args = _job_arguments()
     assert args["--datalake-formats"] == "delta"
-    assert args["--conf"] == (
-        "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension --conf "
-        "spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog")
+    # every setting a Spark context reads as it starts, as the local session has them
+    assert args["--conf"] == " --conf ".join([
+        "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        *(f"{key}={value}" for key, value in CONTEXT_CONF.items())])
     assert args["--env"] == "glue"
     assert args["--enable-continuous-cloudwatch-log"] == "true"
     assert args["--enable-metrics"] == "true"

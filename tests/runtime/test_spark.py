@@ -115,3 +115,82 @@ def test_spark_step_names_the_jobs_of_its_block_and_restores_the_outer_name(spar
     assert context.getPoolForName("gate.silver.x").isDefined()
     # the jobs counted, named or not (the benchmark's per-phase job counts)
     assert spark_jobs_started(spark) - started == len(jobs) == 6
+
+
+class _StartedContext:
+    """Spark's context as a job's script finds it on Glue: started with ``settings``."""
+
+    def __init__(self, settings: dict[str, str]) -> None:
+        self._settings = settings
+
+    def getConf(self):  # SparkContext's name
+        from pyspark import SparkConf
+
+        return SparkConf(loadDefaults=False).setAll(list(self._settings.items()))
+
+
+@pytest.fixture
+def on_glue(spark, monkeypatch):
+    """``awsglue`` as a Glue job has it, over the test run's session; ``SparkContext.getOrCreate``
+    records the settings it is given and answers a context started with what the test puts in
+    ``started`` (by default: those settings, as when the job's script starts the context)."""
+    import sys
+    import types
+
+    from pyspark.context import SparkContext
+
+    context = types.ModuleType("awsglue.context")
+
+    class GlueContext:
+        def __init__(self, started) -> None:
+            self.started = started
+            self.spark_session = spark
+
+    context.GlueContext = GlueContext
+    package = types.ModuleType("awsglue")
+    package.context = context
+    monkeypatch.setitem(sys.modules, "awsglue", package)
+    monkeypatch.setitem(sys.modules, "awsglue.context", context)
+    asked: dict[str, object] = {"started": None}
+
+    def get_or_create(conf=None):
+        asked["conf"] = conf
+        settings = asked["started"] if asked["started"] is not None else dict(
+            conf.getAll() if conf is not None else [])
+        return _StartedContext(settings)
+
+    monkeypatch.setattr(SparkContext, "getOrCreate", get_or_create)
+    # _glue_session sets Glue's SQL settings on the session: the test run's are put back
+    saved = {key: spark.conf.get(key, None) for key in
+             {**COMMON_CONF, "spark.sql.codegen.hugeMethodLimit": ""}
+             if not key.startswith("spark.hadoop.")}
+    yield asked
+    for key, value in saved.items():
+        if value is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, value)
+
+
+def test_a_glue_job_starts_its_context_scheduling_pools_fairly(spark, on_glue, caplog):
+    from lakehouse.runtime.spark import CONTEXT_CONF, LOCAL_CONF, _glue_session
+
+    assert CONTEXT_CONF["spark.scheduler.mode"] == "FAIR"
+    assert all(LOCAL_CONF[key] == value for key, value in CONTEXT_CONF.items())
+    with caplog.at_level("WARNING", logger="lakehouse.runtime.spark"):
+        assert _glue_session() is spark
+    assert on_glue["conf"] is not None, "the context was started without the job's settings"
+    assert dict(on_glue["conf"].getAll()).get("spark.scheduler.mode") == "FAIR"
+    assert not caplog.records
+
+
+def test_a_glue_context_started_before_the_job_is_named_with_the_setting_it_lacks(
+        spark, on_glue, caplog):
+    from lakehouse.runtime.spark import _glue_session
+
+    on_glue["started"] = {"spark.scheduler.mode": "FIFO"}
+    with caplog.at_level("WARNING", logger="lakehouse.runtime.spark"):
+        assert _glue_session() is spark
+    assert [r.getMessage() for r in caplog.records] == [
+        "the Spark context was started with spark.scheduler.mode=FIFO, not FAIR: set it "
+        "where the context starts (a Glue job argument: --conf spark.scheduler.mode=FAIR)"]

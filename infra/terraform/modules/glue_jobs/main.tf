@@ -33,6 +33,9 @@ locals {
   wheel_file = "lakehouse-${local.package_version}-py3-none-any.whl"
   wheel_path = coalesce(var.wheel_path, "${local.repo_root}/dist/${local.wheel_file}")
 
+  # --conf: Glue takes several Spark settings as one value, joined by " --conf ". The scheduler
+  # mode is one a context reads as it starts (lakehouse.runtime.spark.CONTEXT_CONF): each step's
+  # jobs run in a pool of their own, served fairly.
   default_arguments = {
     "--env"                              = "glue"
     "--lake_root"                        = var.lake_root
@@ -40,7 +43,7 @@ locals {
     "--bronze_root"                      = var.bronze_root
     "--gold_root"                        = var.gold_root
     "--datalake-formats"                 = "delta"
-    "--conf"                             = "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog"
+    "--conf"                             = "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog --conf spark.scheduler.mode=FAIR"
     "--additional-python-modules"        = "s3://${var.artifacts_bucket}/${aws_s3_object.wheel.key}"
     "--enable-continuous-cloudwatch-log" = "true"
     "--custom-logGroup-prefix"           = var.log_group_prefix
