@@ -308,7 +308,8 @@ def gold_inputs(spark):
 
 def test_gold_built_from_silver_passes(gates, gold_inputs):
     gold, per_customer, totals = gold_inputs
-    assert (totals.transactions, totals.spend_cents, totals.customers) == (2, 1734, 2)
+    assert (totals.transactions, totals.spend_cents, totals.customers, totals.loans) == \
+        (2, 1734, 2, 1)
     for table, (frame, expectations, rows) in gold_gates(gold, per_customer, totals).items():
         assert rows == frame.count()
         gate = gates.validate(str(table), frame, expectations, "r3", rows=rows)
