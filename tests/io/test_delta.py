@@ -21,6 +21,7 @@ from lakehouse.io.delta import (
     MergeSpec,
     SchemaMismatchError,
     Target,
+    delta_io,
     delta_jars_present,
     snapshot,
 )
@@ -55,9 +56,16 @@ def frame(spark, *specs):
     return spark.createDataFrame(rows(*specs), SCHEMA)
 
 
-def test_uses_delta_rs_when_jars_absent(spark, delta):
+def test_uses_delta_rs_when_jars_absent(spark, delta, monkeypatch):
+    import lakehouse.io.delta as module
+
+    assert not module._loads_delta_classes(spark)
     assert not delta_jars_present(spark)
     assert isinstance(delta, DeltaRsIO)
+    # the application's classpath is asked about once
+    monkeypatch.setattr(module, "_loads_delta_classes", lambda _: pytest.fail("asked again"))
+    assert not delta_jars_present(spark)
+    assert isinstance(delta_io(spark, delta.lake), DeltaRsIO)
 
 
 def test_create_append_read_round_trip(spark, delta):
