@@ -32,6 +32,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
 from lakehouse.config import Settings
+from lakehouse.io.delta import scanned_to_pandas
 from lakehouse.io.lake import Lake, TableId
 from lakehouse.pii.card import redact_pans
 from lakehouse.runtime.spark import spark_step
@@ -125,10 +126,14 @@ class Gate:
 
 
 def _in_memory(df: DataFrame, columns: list[str]) -> Any:
-    """``columns`` of ``df`` as a pandas frame, in one Spark job (Arrow). Decimals become
-    doubles: Spark compares a decimal column with a bound (``min_value=0.01``) as doubles, and
-    so does pandas then, where Python's exact ``Decimal('0.01') >= 0.01`` is false. Sums that
-    must be exact are taken over integer columns (cents), as the Gold gates do."""
+    """``columns`` of ``df`` as a pandas frame: read from its files when it is a staged batch
+    (``scanned_to_pandas``), else in one Spark job (Arrow). Decimals become doubles: Spark
+    compares a decimal column with a bound (``min_value=0.01``) as doubles, and so does pandas
+    then, where Python's exact ``Decimal('0.01') >= 0.01`` is false. Sums that must be exact
+    are taken over integer columns (cents), as the Gold gates do."""
+    read = scanned_to_pandas(df, columns)
+    if read is not None:
+        return read
     fields = {f.name: f.dataType for f in df.schema.fields}
     return df.select(*(df[c].cast("double").alias(c) if isinstance(fields[c], T.DecimalType)
                        else df[c] for c in columns)).toPandas()

@@ -7,6 +7,7 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pytest
 from chispa import assert_df_equality
@@ -23,6 +24,7 @@ from lakehouse.io.delta import (
     Target,
     delta_io,
     delta_jars_present,
+    scanned_to_pandas,
     snapshot,
 )
 from lakehouse.io.lake import TableId
@@ -860,3 +862,50 @@ def test_restore_makes_an_earlier_version_current(spark, delta):
     assert [r.id for r in delta.read(TABLE, version=1).collect()] == ["b"], "history kept"
     with pytest.raises(LakehouseError, match="has no version 7"):
         delta.restore(TABLE, 7)
+
+
+def test_a_staged_frame_is_read_for_pandas_as_spark_gives_it(spark, tmp_path):
+    """The gates' small batches: a plain scan of Parquet files read by pyarrow equals Spark's
+    ``toPandas`` of it (decimals cast to double), without a Spark job; any other frame is
+    Spark's to collect."""
+    schema = T.StructType([
+        T.StructField("id", T.LongType()), T.StructField("text", T.StringType()),
+        T.StructField("amount", T.DecimalType(18, 2)), T.StructField("at", T.TimestampType()),
+        T.StructField("day", T.DateType()), T.StructField("flag", T.BooleanType()),
+        T.StructField("count", T.IntegerType()), T.StructField("ratio", T.DoubleType()),
+        T.StructField("reasons", T.ArrayType(T.StringType())),
+        T.StructField("raw", T.BinaryType())])
+    # every cent from -20.00 to 20.00 and beyond: pyarrow's own decimal cast is an ulp off for
+    # a third of them (-1999.87 -> -1999.8700000000001), Spark's is not
+    rows = [(n, f"t{n}" if n % 7 else None, Decimal(n * 37 - 2_000_000).scaleb(-2),
+             dt.datetime(2024, 2, 29, 23, 59, 59, n % 1_000_000) if n % 5 else None,
+             dt.date(1970 + n % 80, 1, 1), (n % 3 == 0) if n % 11 else None,
+             n if n % 13 else None, n / 7, [f"r{n % 4}"] * (n % 3) if n % 17 else None,
+             b"x") for n in range(4_000)] + [(-1,) + (None,) * 9]
+    folder = tmp_path / "staged"
+    spark.createDataFrame(rows, schema).repartition(3).write.parquet(str(folder))
+    staged = spark.read.schema(schema).parquet(str(folder))
+    columns = [c for c in staged.columns if c != "raw"]
+    by_spark = staged.select(*(staged[c].cast("double").alias(c) if c == "amount"
+                               else staged[c] for c in columns)).toPandas()
+    started = spark_jobs_started(spark)
+    read = scanned_to_pandas(staged, columns)
+    assert spark_jobs_started(spark) == started, "read without a Spark job"
+    assert read is not None and len(read) == len(rows)
+
+    def ordered(frame):
+        return frame.sort_values("id").reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(ordered(read), ordered(by_spark), check_exact=True)
+    assert list(scanned_to_pandas(staged, ["amount", "id"]).columns) == ["amount", "id"]
+    # Spark's to collect: a frame that is more than a scan, one not read from files, a column
+    # pyarrow gives otherwise (bytes), and a session in another time zone
+    assert scanned_to_pandas(staged.where("id > 0"), columns) is None
+    assert scanned_to_pandas(spark.createDataFrame(rows[:3], schema), columns) is None
+    assert scanned_to_pandas(staged, ["id", "raw"]) is None
+    zone = spark.conf.get("spark.sql.session.timeZone")
+    try:
+        spark.conf.set("spark.sql.session.timeZone", "Europe/Paris")
+        assert scanned_to_pandas(staged, columns) is None
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", zone)

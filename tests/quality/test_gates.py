@@ -42,6 +42,7 @@ from lakehouse.quality.gates import (
 )
 from lakehouse.quality.keys import GATE_KEY, keys_unique, with_gate_key
 from lakehouse.reference import load_reference_values
+from lakehouse.runtime.spark import spark_jobs_started
 from lakehouse.silver import ENTITIES
 from lakehouse.silver.batch import CLEAN, OUTCOME
 from lakehouse.silver.expectations import silver_expectations
@@ -565,3 +566,33 @@ def test_gates_do_not_cache_the_batch_in_memory(spark, tmp_path):
     assert not other.is_cached
     reopened = gx.get_context(mode="file", project_root_dir=older / "_quality")
     assert reopened.data_sources.get("lakehouse").persist is False
+
+
+def test_a_staged_batch_is_validated_from_its_files_with_the_results_spark_gives(spark,
+                                                                                   tmp_path):
+    """A batch the pipeline staged (a plain scan of Parquet files) is read by pyarrow, without a
+    Spark job: the same results as the batch collected by Spark, failures included."""
+    rows = GOOD[:16] + [classified_row(0, outcome="duplicate"), classified_row(1),
+                        classified_row(17, amount=None), classified_row(18, lat=95.0),
+                        classified_row(19, amount=Decimal("1999.87"))]
+    frame = classified(spark, rows)
+    frame.write.parquet(str(tmp_path / "staged"))
+    staged = spark.read.schema(frame.schema).parquet(str(tmp_path / "staged"))
+    gates = QualityGates(Lake.at(tmp_path / "lake"), in_memory_rows=len(rows))
+
+    def validate(batch, run_id):
+        expectations = silver_expectations(ENTITY, [SOURCE], SETTINGS.quality, REFERENCES,
+                                           published(rows))
+        return gates.validate("silver.transactions", batch, expectations, run_id,
+                              rows=len(rows))
+
+    started = spark_jobs_started(spark)
+    from_files = validate(staged, "f1")
+    assert spark_jobs_started(spark) == started, "the batch was read without a Spark job"
+    collected = validate(frame, "f2")
+    assert spark_jobs_started(spark) > started
+    assert from_files.engine == collected.engine == "pandas"
+    assert failed(from_files) == {(UNIQUE, "trans_id"),
+                                  ("expect_column_values_to_not_be_null", "amount"),
+                                  ("expect_column_values_to_be_between", "lat")}
+    assert from_files.results == collected.results
