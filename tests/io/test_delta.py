@@ -875,8 +875,8 @@ def test_a_staged_frame_is_read_for_pandas_as_spark_gives_it(spark, tmp_path):
         T.StructField("count", T.IntegerType()), T.StructField("ratio", T.DoubleType()),
         T.StructField("reasons", T.ArrayType(T.StringType())),
         T.StructField("raw", T.BinaryType())])
-    # every cent from -20.00 to 20.00 and beyond: pyarrow's own decimal cast is an ulp off for
-    # a third of them (-1999.87 -> -1999.8700000000001), Spark's is not
+    # 4,000 amounts from -20,000.00, 0.37 apart: pyarrow's own decimal cast is an ulp off for
+    # some (14% of all cents from -2,000.00 to 2,000.00: -1999.87 -> -1999.8700000000001)
     rows = [(n, f"t{n}" if n % 7 else None, Decimal(n * 37 - 2_000_000).scaleb(-2),
              dt.datetime(2024, 2, 29, 23, 59, 59, n % 1_000_000) if n % 5 else None,
              dt.date(1970 + n % 80, 1, 1), (n % 3 == 0) if n % 11 else None,
