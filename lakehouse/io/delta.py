@@ -1495,13 +1495,15 @@ _ARROW_LIKE_SPARK = ("StringType", "BooleanType", "ByteType", "ShortType", "Inte
                      "LongType", "FloatType", "DoubleType", "DecimalType", "DateType",
                      "TimestampType")
 _EXACT_DOUBLES = 2 ** 53  # integers a double holds exactly
+_INT64_DIGITS = 18  # a decimal of at most this precision has an int64 unscaled value
 
 
 def scanned_to_pandas(df: DataFrame, columns: Sequence[str]) -> Any | None:
     """``columns`` of ``df`` as pandas, equal to what Spark's ``toPandas`` gives for them with
     decimals cast to double, read by pyarrow without a Spark job; None (ask Spark) unless
     ``df`` is a plain scan of local Parquet files (``DeltaIO.stage`` and ``prepare`` return
-    such frames) in a UTC session and every column is of a type both turn into the same values.
+    such frames) in a UTC session and every column is of a type both turn into the same values
+    (decimals of at most 18 digits).
 
     A day's Silver gate at 4 M rows collected its 44 k-row batch in a Spark job and Arrow's
     transfer: 1.9 s. Decimals become doubles as Spark casts them, exactly (the nearest double);
@@ -1562,6 +1564,8 @@ def _arrow_like_spark(data_type: Any, element: bool = False) -> bool:
         return not element and _arrow_like_spark(data_type.elementType, element=True)
     if element and name in ("DecimalType", "TimestampType"):
         return False
+    if name == "DecimalType" and data_type.precision > _INT64_DIGITS:
+        return False  # its unscaled values (and their product by 10^scale) overflow pyarrow's
     return name in _ARROW_LIKE_SPARK
 
 

@@ -874,18 +874,18 @@ def test_a_staged_frame_is_read_for_pandas_as_spark_gives_it(spark, tmp_path):
         T.StructField("day", T.DateType()), T.StructField("flag", T.BooleanType()),
         T.StructField("count", T.IntegerType()), T.StructField("ratio", T.DoubleType()),
         T.StructField("reasons", T.ArrayType(T.StringType())),
-        T.StructField("raw", T.BinaryType())])
+        T.StructField("raw", T.BinaryType()), T.StructField("wide", T.DecimalType(22, 2))])
     # 4,000 amounts from -20,000.00, 0.37 apart: pyarrow's own decimal cast is an ulp off for
     # some (14% of all cents from -2,000.00 to 2,000.00: -1999.87 -> -1999.8700000000001)
     rows = [(n, f"t{n}" if n % 7 else None, Decimal(n * 37 - 2_000_000).scaleb(-2),
              dt.datetime(2024, 2, 29, 23, 59, 59, n % 1_000_000) if n % 5 else None,
              dt.date(1970 + n % 80, 1, 1), (n % 3 == 0) if n % 11 else None,
              n if n % 13 else None, n / 7, [f"r{n % 4}"] * (n % 3) if n % 17 else None,
-             b"x") for n in range(4_000)] + [(-1,) + (None,) * 9]
+             b"x", Decimal(n).scaleb(-2)) for n in range(4_000)] + [(-1,) + (None,) * 10]
     folder = tmp_path / "staged"
     spark.createDataFrame(rows, schema).repartition(3).write.parquet(str(folder))
     staged = spark.read.schema(schema).parquet(str(folder))
-    columns = [c for c in staged.columns if c != "raw"]
+    columns = [c for c in staged.columns if c not in ("raw", "wide")]
     by_spark = staged.select(*(staged[c].cast("double").alias(c) if c == "amount"
                                else staged[c] for c in columns)).toPandas()
     started = spark_jobs_started(spark)
@@ -899,10 +899,12 @@ def test_a_staged_frame_is_read_for_pandas_as_spark_gives_it(spark, tmp_path):
     pd.testing.assert_frame_equal(ordered(read), ordered(by_spark), check_exact=True)
     assert list(scanned_to_pandas(staged, ["amount", "id"]).columns) == ["amount", "id"]
     # Spark's to collect: a frame that is more than a scan, one not read from files, a column
-    # pyarrow gives otherwise (bytes), and a session in another time zone
+    # pyarrow gives otherwise (bytes) or cannot convert exactly (a decimal of 22 digits), and a
+    # session in another time zone
     assert scanned_to_pandas(staged.where("id > 0"), columns) is None
     assert scanned_to_pandas(spark.createDataFrame(rows[:3], schema), columns) is None
     assert scanned_to_pandas(staged, ["id", "raw"]) is None
+    assert scanned_to_pandas(staged, ["id", "wide"]) is None
     zone = spark.conf.get("spark.sql.session.timeZone")
     try:
         spark.conf.set("spark.sql.session.timeZone", "Europe/Paris")
