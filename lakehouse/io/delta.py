@@ -454,12 +454,44 @@ class DeltaIO(ABC):
 
     def rows(self, prepared: Prepared) -> int:
         """The rows of a prepared frame, from its files' footers (no Spark job)."""
+        return sum(metadata.num_rows for metadata in self._footers(prepared))
+
+    def _footers(self, prepared: Prepared) -> Iterator[pq.FileMetaData]:
+        """The footer of each file of a prepared frame."""
         fs, _ = self.lake.filesystem()
-        total = 0
         for info in self._written_files(prepared.folder):
             with fs.open_input_file(info.path) as handle:
-                total += pq.read_metadata(handle).num_rows
-        return total
+                yield pq.read_metadata(handle)
+
+    def bounds(self, prepared: Prepared, column: str) -> tuple[Any, Any]:
+        """The smallest and largest value of a date or integer column of a prepared frame;
+        (None, None) when it has no value. From its files' footers, whose row groups' bounds
+        are exact for these types: no Spark job. By a Spark job when a row group with values
+        has no bounds (a writer that left them out)."""
+        from pyspark.sql import functions as F
+        from pyspark.sql.types import DateType, IntegerType, LongType
+
+        kind = prepared.frame.schema[column].dataType
+        if not isinstance(kind, (DateType, IntegerType, LongType)):
+            raise ValueError(f"bounds of {column} ({kind.simpleString()}): dates and integers "
+                             "only (other types' footer bounds may be inexact)")
+        low: Any = None
+        high: Any = None
+        for metadata in self._footers(prepared):
+            index = next(i for i in range(metadata.num_columns)
+                         if metadata.schema.column(i).path == column)
+            for rg in range(metadata.num_row_groups):
+                group = metadata.row_group(rg)
+                stats = group.column(index).statistics
+                if stats is not None and stats.has_null_count and \
+                        stats.null_count == group.num_rows:
+                    continue  # no value in this row group
+                if stats is None or not stats.has_min_max:
+                    row = prepared.frame.agg(F.min(column), F.max(column)).collect()[0]
+                    return row[0], row[1]
+                low = stats.min if low is None else min(low, stats.min)
+                high = stats.max if high is None else max(high, stats.max)
+        return low, high
 
     def _write_scratch(self, df: DataFrame, run_id: str, label: str) -> str:
         """``df`` written once as Parquet into a new scratch folder of the run; its URI."""

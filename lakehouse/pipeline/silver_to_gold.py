@@ -24,7 +24,6 @@ from datetime import date
 from typing import Any, NamedTuple
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 
 from lakehouse.config import Settings
 from lakehouse.gold.build import (
@@ -169,9 +168,11 @@ class SilverToGold:
         """Gold updated with the appended transactions; None when they start a new year."""
         assert last.as_of is not None
         run_id = self.report.run_id
-        new = self.delta.stage(enriched_transactions(replace(silver, transactions=appended)),
-                               run_id, "gold-new")
-        first, newest = new.agg(F.min("trans_date"), F.max("trans_date")).collect()[0]
+        staged = self.delta.prepare(enriched_transactions(replace(silver,
+                                                                  transactions=appended)),
+                                    run_id, "gold-new")
+        new = staged.frame
+        first, newest = self.delta.bounds(staged, "trans_date")  # from footers: no job
         as_of = max(last.as_of, newest or last.as_of)
         if as_of.year != last.as_of.year:
             return None
@@ -216,8 +217,9 @@ class SilverToGold:
         run_id = self.report.run_id
         self.progress("gold: building from " + ", ".join(
             f"{t}@v{inputs[str(t)]}" for t in SILVER_INPUTS))
-        enriched = self.delta.stage(enriched_transactions(silver), run_id, "gold-enriched")
-        as_of = enriched.agg(F.max("trans_date")).collect()[0][0]
+        staged = self.delta.prepare(enriched_transactions(silver), run_id, "gold-enriched")
+        enriched = staged.frame
+        as_of = self.delta.bounds(staged, "trans_date")[1]  # from footers: no job
         return Built("full", as_of, silver_per_customer(enriched),
                      build_gold(silver, as_of, enriched), {}, None)
 

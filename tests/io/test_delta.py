@@ -481,6 +481,40 @@ def _log_paths(delta, table=TABLE) -> set[str]:
         flatten=True)).to_pylist()}
 
 
+def test_bounds_of_a_prepared_frame_come_from_its_files_footers(spark, delta):
+    # days 2024-01-(n % 28 + 1): 6, 3, 18; nulls in a partition of their own
+    values = frame(spark, ("a", "1.00", 5), ("b", "2.00", 30), ("c", "3.00", 17))
+    nulls = spark.createDataFrame([("d", None, None, None, None, None, None)], SCHEMA)
+    prepared = delta.prepare(values.repartition(2).union(nulls), "r1", "bounds")
+    nothing = delta.prepare(nulls, "r1", "nulls")
+    empty = delta.prepare(values.where("n < 0"), "r1", "empty")
+    started = spark_jobs_started(spark)
+    assert delta.bounds(prepared, "day") == (dt.date(2024, 1, 3), dt.date(2024, 1, 18))
+    assert delta.bounds(prepared, "n") == (5, 30)
+    assert delta.bounds(nothing, "day") == (None, None)
+    assert delta.bounds(empty, "n") == (None, None)
+    assert spark_jobs_started(spark) == started, "read from the footers, without a Spark job"
+    with pytest.raises(ValueError, match="dates and integers only"):
+        delta.bounds(prepared, "id")  # a string's footer bounds may be truncated
+
+
+def test_bounds_without_footer_statistics_are_computed_by_spark(spark, delta, tmp_path):
+    import pyarrow.parquet as pq
+
+    from lakehouse.io.delta import Prepared
+
+    folder = tmp_path / "written-elsewhere"
+    folder.mkdir()
+    pq.write_table(pa.table({"day": [dt.date(2024, 2, 9), None, dt.date(2024, 1, 4)],
+                             "n": pa.array([7, 2, None], pa.int64())}),
+                   folder / "part-0.parquet", write_statistics=False)
+    prepared = Prepared(spark.read.parquet(str(folder)), None, str(folder))
+    started = spark_jobs_started(spark)
+    assert delta.bounds(prepared, "day") == (dt.date(2024, 1, 4), dt.date(2024, 2, 9))
+    assert delta.bounds(prepared, "n") == (2, 7)
+    assert spark_jobs_started(spark) > started
+
+
 def test_a_prepared_frame_is_gated_then_committed_as_the_files_it_was_read_from(spark, delta):
     from lakehouse.io.delta import Target
 
