@@ -23,6 +23,7 @@ from lakehouse.gold.build import (
 )
 from lakehouse.gold.customers import MONTHLY_KEYS, MONTHLY_SUMS
 from lakehouse.gold.fraud import FRAUD_KEYS, FRAUD_SUMS
+from lakehouse.io.delta import scanned_arrow
 from lakehouse.io.lake import TableId
 from lakehouse.pii.columns import CARD_NUMBER_FOUND, with_card_number_flag
 from lakehouse.quality.keys import keys_unique, with_gate_key
@@ -56,8 +57,14 @@ class SilverTotals:
     def of(cls, per_customer: DataFrame, customers: DataFrame, loans: DataFrame) -> SilverTotals:
         """``per_customer``: ``silver_per_customer`` of the snapshot's transactions.
 
-        One query of three single-row aggregates: Spark runs their stages side by side, where
-        three queries (a count each) ran one after another."""
+        Read with pyarrow when the three frames are plain scans of local files (the staged
+        ``per_customer`` and Silver's snapshots, a few columns of a row per customer or loan):
+        the Spark query below took nine jobs, about 0.8 s of a 1 M-row day's Gold update.
+        Otherwise one query of three single-row aggregates: Spark runs their stages side by
+        side, where three queries (a count each) ran one after another."""
+        scanned = _totals_scanned(per_customer, customers, loans)
+        if scanned is not None:
+            return scanned
         tx = per_customer.agg(F.sum("silver_txn_count").alias("transactions"),
                               F.sum("silver_total_spend").alias("spend"))
         keys = (customers.select(F.col("customer_id").alias("k"))
@@ -68,6 +75,30 @@ class SilverTotals:
         row = tx.crossJoin(keys).crossJoin(loan_ids).collect()[0]
         return cls(int(row["transactions"] or 0), int((row["spend"] or 0) * 100),
                    row["customers"], row["loans"])
+
+
+def _totals_scanned(per_customer: DataFrame, customers: DataFrame,
+                    loans: DataFrame) -> SilverTotals | None:
+    """``SilverTotals.of`` read by pyarrow (``scanned_arrow``); None when a frame is not a plain
+    scan. The same figures as Spark's: sums of the exact values, and distinct counts in which
+    a null counts once (as ``distinct().count()`` does)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    read = (scanned_arrow(per_customer, ["customer_key", "silver_txn_count",
+                                         "silver_total_spend"]),
+            scanned_arrow(customers, ["customer_id"]), scanned_arrow(loans, ["customer_id",
+                                                                              "loan_id"]))
+    if any(table is None for table in read):
+        return None
+    figures, master, book = read
+    assert figures is not None and master is not None and book is not None
+    spend = pc.sum(figures["silver_total_spend"]).as_py() or 0
+    keys = pa.chunked_array([master["customer_id"].cast(pa.string()),
+                             book["customer_id"].cast(pa.string()),
+                             figures["customer_key"].cast(pa.string())], pa.string())
+    return SilverTotals(int(pc.sum(figures["silver_txn_count"]).as_py() or 0),
+                        int(spend * 100), len(pc.unique(keys)), len(pc.unique(book["loan_id"])))
 
 
 def _cents(column: str) -> Column:

@@ -1533,9 +1533,8 @@ _INT64_DIGITS = 18  # a decimal of at most this precision has an int64 unscaled 
 def scanned_to_pandas(df: DataFrame, columns: Sequence[str]) -> Any | None:
     """``columns`` of ``df`` as pandas, equal to what Spark's ``toPandas`` gives for them with
     decimals cast to double, read by pyarrow without a Spark job; None (ask Spark) unless
-    ``df`` is a plain scan of local Parquet files (``DeltaIO.stage`` and ``prepare`` return
-    such frames) in a UTC session and every column is of a type both turn into the same values
-    (decimals of at most 18 digits).
+    ``df`` is a plain scan of local Parquet files (``scanned_arrow``) in a UTC session and
+    every column is of a type both turn into the same values (decimals of at most 18 digits).
 
     A day's Silver gate at 4 M rows collected its 44 k-row batch in a Spark job and Arrow's
     transfer: 1.9 s. Decimals become doubles as Spark casts them, exactly (the nearest double);
@@ -1543,33 +1542,13 @@ def scanned_to_pandas(df: DataFrame, columns: Sequence[str]) -> Any | None:
     an ulp off)."""
     import pyarrow as pa
     import pyarrow.compute as pc
-    import pyarrow.dataset as ds
 
     types = {f.name: f.dataType for f in df.schema.fields}
-    if not all(_arrow_like_spark(types[c]) for c in columns):
+    if not all(_arrow_like_spark(types[c]) for c in columns) \
+            or df.sparkSession.conf.get("spark.sql.session.timeZone") != "UTC":
         return None
-    plan = df._jdf.queryExecution().analyzed()
-    if plan.getClass().getSimpleName() != "LogicalRelation":
-        return None
-    relation = plan.relation()
-    if (relation.getClass().getSimpleName() != "HadoopFsRelation"
-            or relation.location().getClass().getSimpleName() != "InMemoryFileIndex"
-            or relation.fileFormat().getClass().getSimpleName() != "ParquetFileFormat"
-            or relation.partitionSchema().length() != 0
-            or df.sparkSession.conf.get("spark.sql.session.timeZone") != "UTC"):
-        return None
-    paths = []
-    for uri in df.inputFiles():
-        scheme, _, path = uri.partition(":")
-        if scheme != "file":
-            return None
-        paths.append(unquote("/" + path.lstrip("/")))
-    if not paths:
-        return None
-    try:
-        table = ds.dataset(sorted(paths), format="parquet").to_table(columns=list(columns))
-    except (pa.ArrowException, OSError) as error:
-        log.debug("read by Spark: pyarrow cannot read %s (%s)", paths[0], error)
+    table = scanned_arrow(df, columns)
+    if table is None:
         return None
     converted = []
     for name in table.column_names:
@@ -1585,6 +1564,38 @@ def scanned_to_pandas(df: DataFrame, columns: Sequence[str]) -> Any | None:
             column = column.cast(pa.timestamp(column.type.unit))  # UTC, as the session's
         converted.append(column)
     return pa.table(converted, names=table.column_names).to_pandas()
+
+
+def scanned_arrow(df: DataFrame, columns: Sequence[str]) -> Any | None:
+    """``columns`` of ``df`` as a pyarrow table, their values as stored (decimals exact), read
+    without a Spark job; None (ask Spark) unless ``df`` is a plain scan of local Parquet files
+    without partition columns: what ``DeltaIO.stage`` and ``prepare`` return, and a Delta
+    table's snapshot read by ``DeltaRsIO``."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    plan = df._jdf.queryExecution().analyzed()
+    if plan.getClass().getSimpleName() != "LogicalRelation":
+        return None
+    relation = plan.relation()
+    if (relation.getClass().getSimpleName() != "HadoopFsRelation"
+            or relation.location().getClass().getSimpleName() != "InMemoryFileIndex"
+            or relation.fileFormat().getClass().getSimpleName() != "ParquetFileFormat"
+            or relation.partitionSchema().length() != 0):
+        return None
+    paths = []
+    for uri in df.inputFiles():
+        scheme, _, path = uri.partition(":")
+        if scheme != "file":
+            return None
+        paths.append(unquote("/" + path.lstrip("/")))
+    if not paths:
+        return None
+    try:
+        return ds.dataset(sorted(paths), format="parquet").to_table(columns=list(columns))
+    except (pa.ArrowException, OSError) as error:
+        log.debug("read by Spark: pyarrow cannot read %s (%s)", paths[0], error)
+        return None
 
 
 def _arrow_like_spark(data_type: Any, element: bool = False) -> bool:
