@@ -19,6 +19,7 @@ import logging
 import re
 import time
 from abc import ABC, abstractmethod
+from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -1572,6 +1573,44 @@ def scanned_arrow(df: DataFrame, columns: Sequence[str]) -> Any | None:
     without partition columns: what ``DeltaIO.stage`` and ``prepare`` return, and a Delta
     table's snapshot read by ``DeltaRsIO``."""
     import pyarrow as pa
+
+    dataset = _scanned_dataset(df)
+    if dataset is None:
+        return None
+    try:
+        return dataset.to_table(columns=list(columns))
+    except (pa.ArrowException, OSError) as error:
+        log.debug("read by Spark: pyarrow cannot read %s (%s)", dataset.files[0], error)
+        return None
+
+
+def scanned_counts(df: DataFrame, columns: Sequence[str]) -> dict[tuple[Any, ...], int] | None:
+    """The rows of ``df`` per distinct value of ``columns`` (a tuple each, nulls as None), read
+    without a Spark job, a batch of rows at a time (the driver holds one batch and the
+    counts); None (ask Spark) unless ``df`` is a plain scan (``scanned_arrow``)."""
+    import pyarrow as pa
+
+    dataset = _scanned_dataset(df)
+    if dataset is None:
+        return None
+    counts: dict[tuple[Any, ...], int] = defaultdict(int)
+    try:
+        for batch in dataset.to_batches(columns=list(columns)):
+            if not batch.num_rows:
+                continue
+            grouped = pa.Table.from_batches([batch]).group_by(list(columns)).aggregate(
+                [([], "count_all")])
+            for row in grouped.to_pylist():
+                counts[tuple(row[c] for c in columns)] += row["count_all"]
+    except (pa.ArrowException, OSError) as error:
+        log.debug("counted by Spark: pyarrow cannot read %s (%s)", dataset.files[0], error)
+        return None
+    return dict(counts)
+
+
+def _scanned_dataset(df: DataFrame) -> Any | None:
+    """``df``'s files as a pyarrow dataset when it is a plain scan of local Parquet files
+    without partition columns; else None."""
     import pyarrow.dataset as ds
 
     plan = df._jdf.queryExecution().analyzed()
@@ -1591,11 +1630,7 @@ def scanned_arrow(df: DataFrame, columns: Sequence[str]) -> Any | None:
         paths.append(unquote("/" + path.lstrip("/")))
     if not paths:
         return None
-    try:
-        return ds.dataset(sorted(paths), format="parquet").to_table(columns=list(columns))
-    except (pa.ArrowException, OSError) as error:
-        log.debug("read by Spark: pyarrow cannot read %s (%s)", paths[0], error)
-        return None
+    return ds.dataset(sorted(paths), format="parquet")
 
 
 def _arrow_like_spark(data_type: Any, element: bool = False) -> bool:

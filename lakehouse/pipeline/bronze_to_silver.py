@@ -43,6 +43,7 @@ from lakehouse.io.delta import (
     Target,
     WriteMode,
     delta_io,
+    scanned_counts,
 )
 from lakehouse.io.lake import TableId
 from lakehouse.io.landing import (
@@ -643,8 +644,13 @@ class BronzeToSilver:
             .transform(lambda df: with_card_number_flag(df, skip=unscanned)),
             self.run_id, f"silver-{entity.name}")
         per_file: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-        for row in item.classified.groupBy(SOURCE_FILE, OUTCOME).count().collect():
-            per_file[row[SOURCE_FILE]][row[OUTCOME]] += int(row["count"])
+        # counted from the staged files by pyarrow, without a Spark job, where they are local
+        counts = scanned_counts(item.classified, [SOURCE_FILE, OUTCOME])
+        if counts is None:
+            counts = {(r[SOURCE_FILE], r[OUTCOME]): int(r["count"]) for r in
+                      item.classified.groupBy(SOURCE_FILE, OUTCOME).count().collect()}
+        for (file, outcome), rows in counts.items():
+            per_file[file][outcome] += rows
         item.per_file = per_file
         item.totals = {o: sum(f[o] for f in per_file.values())
                        for o in (CLEAN, QUARANTINED, DUPLICATE)}

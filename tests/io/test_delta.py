@@ -24,6 +24,7 @@ from lakehouse.io.delta import (
     Target,
     delta_io,
     delta_jars_present,
+    scanned_counts,
     scanned_to_pandas,
     snapshot,
 )
@@ -945,3 +946,19 @@ def test_a_staged_frame_is_read_for_pandas_as_spark_gives_it(spark, tmp_path):
         assert scanned_to_pandas(staged, columns) is None
     finally:
         spark.conf.set("spark.sql.session.timeZone", zone)
+
+
+def test_a_staged_frames_rows_per_value_are_counted_as_spark_counts_them(spark, delta):
+    data = [(f"file-{i % 3}", ["clean", "quarantined", None][i % 7 % 3]) for i in range(200)]
+    data += [(None, "clean")] * 4
+    frame = spark.createDataFrame(data, "source_file string, outcome string")
+    staged = delta.stage(frame.repartition(3), "r1", "counted")  # several files
+    expected = {(r.source_file, r.outcome): r["count"]
+                for r in frame.groupBy("source_file", "outcome").count().collect()}
+    started = spark_jobs_started(spark)
+    assert scanned_counts(staged, ["source_file", "outcome"]) == expected
+    assert spark_jobs_started(spark) == started, "counted by pyarrow, without a Spark job"
+    assert sum(expected.values()) == 204 and expected[(None, "clean")] == 4
+    assert scanned_counts(staged.where("outcome = 'clean'"), ["outcome"]) is None  # not a scan
+    empty = delta.stage(frame.where("false"), "r1", "none")
+    assert scanned_counts(empty, ["outcome"]) == {}  # an empty file: no rows, no values
