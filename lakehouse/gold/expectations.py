@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, NamedTuple
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql.types import DecimalType
 
 from lakehouse.gold.additive import add_up
 from lakehouse.gold.build import (
@@ -23,7 +25,7 @@ from lakehouse.gold.build import (
 )
 from lakehouse.gold.customers import MONTHLY_KEYS, MONTHLY_SUMS
 from lakehouse.gold.fraud import FRAUD_KEYS, FRAUD_SUMS
-from lakehouse.io.delta import scanned_arrow
+from lakehouse.io.delta import scanned_arrow, scanned_each
 from lakehouse.io.lake import TableId
 from lakehouse.pii.columns import CARD_NUMBER_FOUND, with_card_number_flag
 from lakehouse.quality.keys import keys_unique, with_gate_key
@@ -118,7 +120,25 @@ class Kept:
     @classmethod
     def of(cls, current: DataFrame, slice: Slice, count: str = "txn_count",
            amount: str = "spend") -> Kept:
-        """``current``: the table before the write."""
+        """``current``: the table before the write. Its rows are read by pyarrow, a batch at
+        a time, when it is a plain scan of local files and ``amount`` a decimal of at most two
+        places (whose cents are then exact, as Spark's cast to long gives them)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        kind = current.schema[amount].dataType
+        if isinstance(kind, DecimalType) and kind.scale <= 2:
+            sums: list[Any] = [0, Decimal(0)]
+            start = pa.scalar(slice.start, pa.date32())
+
+            def add(batch: pa.RecordBatch) -> None:
+                key = batch.column(slice.column)
+                kept = batch.filter(pc.or_kleene(pc.less(key, start), pc.is_null(key)))
+                sums[0] += pc.sum(kept.column(count)).as_py() or 0
+                sums[1] += pc.sum(kept.column(amount)).as_py() or 0
+
+            if scanned_each(current, [slice.column, count, amount], add):
+                return cls(slice, int(sums[0]), int(sums[1] * 100))
         row = current.where(slice.outside()).agg(F.sum(count).alias("n"),
                                                 F.sum(_cents(amount)).alias("cents")).collect()[0]
         return cls(slice, int(row["n"] or 0), int(row["cents"] or 0))

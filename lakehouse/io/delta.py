@@ -1586,26 +1586,38 @@ def scanned_arrow(df: DataFrame, columns: Sequence[str]) -> Any | None:
 
 def scanned_counts(df: DataFrame, columns: Sequence[str]) -> dict[tuple[Any, ...], int] | None:
     """The rows of ``df`` per distinct value of ``columns`` (a tuple each, nulls as None), read
-    without a Spark job, a batch of rows at a time (the driver holds one batch and the
-    counts); None (ask Spark) unless ``df`` is a plain scan (``scanned_arrow``)."""
+    without a Spark job (``scanned_each``); None (ask Spark) unless ``df`` is a plain scan."""
+    import pyarrow as pa
+
+    counts: dict[tuple[Any, ...], int] = defaultdict(int)
+
+    def add(batch: pa.RecordBatch) -> None:
+        grouped = pa.Table.from_batches([batch]).group_by(list(columns)).aggregate(
+            [([], "count_all")])
+        for row in grouped.to_pylist():
+            counts[tuple(row[c] for c in columns)] += row["count_all"]
+
+    return dict(counts) if scanned_each(df, columns, add) else None
+
+
+def scanned_each(df: DataFrame, columns: Sequence[str], take: Callable[[Any], None]) -> bool:
+    """Gives ``take`` each non-empty batch of rows (a pyarrow ``RecordBatch`` of ``columns``,
+    values as stored) of ``df`` in turn, read without a Spark job: the driver holds one batch
+    at a time. False (ask Spark; whatever ``take`` gathered is to be thrown away) unless ``df``
+    is a plain scan (``scanned_arrow``) that pyarrow reads to the end."""
     import pyarrow as pa
 
     dataset = _scanned_dataset(df)
     if dataset is None:
-        return None
-    counts: dict[tuple[Any, ...], int] = defaultdict(int)
+        return False
     try:
         for batch in dataset.to_batches(columns=list(columns)):
-            if not batch.num_rows:
-                continue
-            grouped = pa.Table.from_batches([batch]).group_by(list(columns)).aggregate(
-                [([], "count_all")])
-            for row in grouped.to_pylist():
-                counts[tuple(row[c] for c in columns)] += row["count_all"]
+            if batch.num_rows:
+                take(batch)
     except (pa.ArrowException, OSError) as error:
-        log.debug("counted by Spark: pyarrow cannot read %s (%s)", dataset.files[0], error)
-        return None
-    return dict(counts)
+        log.debug("left to Spark: pyarrow cannot read %s (%s)", dataset.files[0], error)
+        return False
+    return True
 
 
 def _scanned_dataset(df: DataFrame) -> Any | None:

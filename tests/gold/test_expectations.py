@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
-from lakehouse.gold.expectations import SilverTotals
+from lakehouse.gold.build import Slice
+from lakehouse.gold.expectations import Kept, SilverTotals
 from lakehouse.runtime.spark import spark_jobs_started
 
 
@@ -40,3 +42,29 @@ def test_totals_of_a_frame_that_is_no_plain_scan_are_counted_by_spark(spark, del
     totals = SilverTotals.of(staged.where("silver_txn_count > 1"), customers, loans)
     assert spark_jobs_started(spark) > started
     assert totals == SilverTotals(transactions=5, spend_cents=100001104, customers=5, loans=3)
+
+
+def _monthly(spark, places: int = 2):
+    return spark.createDataFrame(
+        [(date(2024, 1, 1), 3, Decimal("10.25")), (date(2024, 2, 1), 1, Decimal("-0.75")),
+         (None, 2, Decimal("4.10")), (date(2024, 3, 1), 5, Decimal("99.99")),
+         (date(2024, 4, 1), 7, Decimal("1.00"))],
+        f"month date, txn_count long, spend decimal(18,{places})")
+
+
+def test_kept_rows_of_a_staged_table_are_summed_without_spark_as_spark_sums_them(spark, delta):
+    monthly, march = _monthly(spark), Slice("month", date(2024, 3, 1))
+    by_spark = Kept.of(monthly, march)  # an in-memory frame: Spark
+    # January, February and the row without a month stay; March and April are rewritten
+    assert by_spark == Kept(march, transactions=6, spend_cents=1360)
+    staged = delta.stage(monthly.repartition(2), "r1", "monthly")
+    started = spark_jobs_started(spark)
+    assert Kept.of(staged, march) == by_spark
+    assert spark_jobs_started(spark) == started, "read by pyarrow, without a Spark job"
+
+
+def test_kept_cents_of_a_finer_decimal_are_counted_by_spark(spark, delta):
+    staged = delta.stage(_monthly(spark, places=4), "r1", "monthly-4")
+    started = spark_jobs_started(spark)
+    assert Kept.of(staged, Slice("month", date(2024, 3, 1))).spend_cents == 1360
+    assert spark_jobs_started(spark) > started
