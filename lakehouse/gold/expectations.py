@@ -25,7 +25,7 @@ from lakehouse.gold.build import (
 )
 from lakehouse.gold.customers import MONTHLY_KEYS, MONTHLY_SUMS
 from lakehouse.gold.fraud import FRAUD_KEYS, FRAUD_SUMS
-from lakehouse.io.delta import scanned_arrow, scanned_each
+from lakehouse.io.delta import scanned_each
 from lakehouse.io.lake import TableId
 from lakehouse.pii.columns import CARD_NUMBER_FOUND, with_card_number_flag
 from lakehouse.quality.keys import keys_unique, with_gate_key
@@ -81,26 +81,41 @@ class SilverTotals:
 
 def _totals_scanned(per_customer: DataFrame, customers: DataFrame,
                     loans: DataFrame) -> SilverTotals | None:
-    """``SilverTotals.of`` read by pyarrow (``scanned_arrow``); None when a frame is not a plain
-    scan. The same figures as Spark's: sums of the exact values, and distinct counts in which
-    a null counts once (as ``distinct().count()`` does)."""
+    """``SilverTotals.of`` read by pyarrow a batch of rows at a time (``scanned_each``); None
+    when a frame is not a plain scan. The same figures as Spark's: sums of the exact values,
+    and distinct counts in which a null counts once (as ``distinct().count()`` does). The
+    driver holds a batch and the distinct keys."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    read = (scanned_arrow(per_customer, ["customer_key", "silver_txn_count",
-                                         "silver_total_spend"]),
-            scanned_arrow(customers, ["customer_id"]), scanned_arrow(loans, ["customer_id",
-                                                                              "loan_id"]))
-    if any(table is None for table in read):
+    sums: list[Any] = [0, Decimal(0)]
+    keys: list[Any] = []
+    loan_ids: list[Any] = []
+
+    def distinct(column: Any) -> Any:
+        plain = column.dictionary_decode() if pa.types.is_dictionary(column.type) else column
+        return pc.unique(plain.cast(pa.string()))
+
+    def figures(batch: Any) -> None:
+        sums[0] += pc.sum(batch.column("silver_txn_count")).as_py() or 0
+        sums[1] += pc.sum(batch.column("silver_total_spend")).as_py() or 0
+        keys.append(distinct(batch.column("customer_key")))
+
+    def book(batch: Any) -> None:
+        keys.append(distinct(batch.column("customer_id")))
+        loan_ids.append(distinct(batch.column("loan_id")))
+
+    if not (scanned_each(per_customer, ["customer_key", "silver_txn_count",
+                                        "silver_total_spend"], figures)
+            and scanned_each(customers, ["customer_id"],
+                             lambda batch: keys.append(distinct(batch.column("customer_id"))))
+            and scanned_each(loans, ["customer_id", "loan_id"], book)):
         return None
-    figures, master, book = read
-    assert figures is not None and master is not None and book is not None
-    spend = pc.sum(figures["silver_total_spend"]).as_py() or 0
-    keys = pa.chunked_array([master["customer_id"].cast(pa.string()),
-                             book["customer_id"].cast(pa.string()),
-                             figures["customer_key"].cast(pa.string())], pa.string())
-    return SilverTotals(int(pc.sum(figures["silver_txn_count"]).as_py() or 0),
-                        int(spend * 100), len(pc.unique(keys)), len(pc.unique(book["loan_id"])))
+
+    def count(arrays: list[Any]) -> int:
+        return len(pc.unique(pa.chunked_array(arrays, pa.string())))
+
+    return SilverTotals(int(sums[0]), int(sums[1] * 100), count(keys), count(loan_ids))
 
 
 def _cents(column: str) -> Column:

@@ -1600,18 +1600,31 @@ def scanned_counts(df: DataFrame, columns: Sequence[str]) -> dict[tuple[Any, ...
     return dict(counts) if scanned_each(df, columns, add) else None
 
 
+# At most this many rows are read by pyarrow in the driver (``scanned_each``); more are left to
+# Spark, whose job then costs little beside the rows' own work. Bounded so that the driver's
+# memory does not grow with the tables: a 4 M-row full load's batch, counted by pyarrow, raised
+# the driver's peak from about 430 MB to 786 MB (pyarrow's read-ahead, since limited) and still
+# by 86 MB, for 0.3 s saved.
+SCANNED_ROWS = 250_000
+
+
 def scanned_each(df: DataFrame, columns: Sequence[str], take: Callable[[Any], None]) -> bool:
     """Gives ``take`` each non-empty batch of rows (a pyarrow ``RecordBatch`` of ``columns``,
-    values as stored) of ``df`` in turn, read without a Spark job: the driver holds one batch
-    at a time. False (ask Spark; whatever ``take`` gathered is to be thrown away) unless ``df``
-    is a plain scan (``scanned_arrow``) that pyarrow reads to the end."""
+    values as stored, text as dictionaries) of ``df`` in turn, read without a Spark job: the
+    driver holds one batch at a time. False (ask Spark; whatever ``take`` gathered is to be
+    thrown away) unless ``df`` is a plain scan (``scanned_arrow``) of at most ``SCANNED_ROWS``
+    rows (counted from its footers) that pyarrow reads to the end."""
     import pyarrow as pa
 
-    dataset = _scanned_dataset(df)
-    if dataset is None:
+    dataset = _scanned_dataset(df, columns)
+    if dataset is None or sum(f.metadata.num_rows for f in dataset.get_fragments()) \
+            > SCANNED_ROWS:
         return False
     try:
-        for batch in dataset.to_batches(columns=list(columns)):
+        # one batch read ahead, of one file: pyarrow's defaults (16 batches of 4 files) held
+        # 420 MB more in the driver for two text columns of 4 M rows
+        for batch in dataset.to_batches(columns=list(columns), batch_readahead=1,
+                                        fragment_readahead=1, use_threads=False):
             if batch.num_rows:
                 take(batch)
     except (pa.ArrowException, OSError) as error:
@@ -1620,9 +1633,10 @@ def scanned_each(df: DataFrame, columns: Sequence[str], take: Callable[[Any], No
     return True
 
 
-def _scanned_dataset(df: DataFrame) -> Any | None:
+def _scanned_dataset(df: DataFrame, dictionaries: Sequence[str] = ()) -> Any | None:
     """``df``'s files as a pyarrow dataset when it is a plain scan of local Parquet files
-    without partition columns; else None."""
+    without partition columns; else None. ``dictionaries``: text columns read as dictionaries
+    (each distinct value decoded once, an index per row)."""
     import pyarrow.dataset as ds
 
     plan = df._jdf.queryExecution().analyzed()
@@ -1642,7 +1656,8 @@ def _scanned_dataset(df: DataFrame) -> Any | None:
         paths.append(unquote("/" + path.lstrip("/")))
     if not paths:
         return None
-    return ds.dataset(sorted(paths), format="parquet")
+    return ds.dataset(sorted(paths), format=ds.ParquetFileFormat(
+        read_options=ds.ParquetReadOptions(dictionary_columns=set(dictionaries))))
 
 
 def _arrow_like_spark(data_type: Any, element: bool = False) -> bool:

@@ -962,3 +962,14 @@ def test_a_staged_frames_rows_per_value_are_counted_as_spark_counts_them(spark, 
     assert scanned_counts(staged.where("outcome = 'clean'"), ["outcome"]) is None  # not a scan
     empty = delta.stage(frame.where("false"), "r1", "none")
     assert scanned_counts(empty, ["outcome"]) == {}  # an empty file: no rows, no values
+
+
+def test_more_rows_than_the_driver_reads_are_left_to_spark(spark, delta, monkeypatch):
+    import lakehouse.io.delta as module
+
+    staged = delta.stage(spark.range(30).selectExpr("cast(id % 2 as string) as outcome"), "r1",
+                         "bounded")
+    monkeypatch.setattr(module, "SCANNED_ROWS", 30)
+    assert scanned_counts(staged, ["outcome"]) == {("0",): 15, ("1",): 15}
+    monkeypatch.setattr(module, "SCANNED_ROWS", 29)
+    assert scanned_counts(staged, ["outcome"]) is None
