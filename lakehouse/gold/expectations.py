@@ -59,8 +59,9 @@ class SilverTotals:
     def of(cls, per_customer: DataFrame, customers: DataFrame, loans: DataFrame) -> SilverTotals:
         """``per_customer``: ``silver_per_customer`` of the snapshot's transactions.
 
-        Read with pyarrow when the three frames are plain scans of local files (the staged
-        ``per_customer`` and Silver's snapshots, a few columns of a row per customer or loan):
+        Read with pyarrow when the three frames are plain scans of local files of at most
+        ``SCANNED_ROWS`` rows each (``scanned_each``: the staged ``per_customer`` and Silver's
+        snapshots, a few columns of a row per customer or loan):
         the Spark query below took nine jobs, about 0.8 s of a 1 M-row day's Gold update.
         Otherwise one query of three single-row aggregates: Spark runs their stages side by
         side, where three queries (a count each) ran one after another."""
@@ -136,8 +137,9 @@ class Kept:
     def of(cls, current: DataFrame, slice: Slice, count: str = "txn_count",
            amount: str = "spend") -> Kept:
         """``current``: the table before the write. Its rows are read by pyarrow, a batch at
-        a time, when it is a plain scan of local files and ``amount`` a decimal of at most two
-        places (whose cents are then exact, as Spark's cast to long gives them)."""
+        a time, when it is a plain scan of local files of at most ``SCANNED_ROWS`` rows
+        (``scanned_each``) and ``amount`` a decimal of at most two places (whose cents are then
+        exact, as Spark's cast to long gives them)."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
